@@ -1,0 +1,195 @@
+"""Apply: write only what drifts, read back and verify, journal prior values for rollback.
+
+Per host, in one session: batched read -> compare -> for each drifting setting a journal row
+(prior value + exact command) committed BEFORE the write, the write, the journal row completed ->
+batched read again -> verify -> reboot-needing values marked pending -> host result row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from portfleet.audit import (
+    Change,
+    HostReport,
+    RunReport,
+    evaluate,
+    failure_report,
+    host_status,
+    record,
+    value_matches,
+)
+from portfleet.engine import Progress, rollout
+from portfleet.plan import HostPlan
+from portfleet.probe import probe
+from portfleet.render import Renderer
+from portfleet.settings import get_setting
+from portfleet.state import Store, utcnow
+from portfleet.transport.base import Session, TransportError
+from portfleet.values import to_json
+
+
+@dataclass(frozen=True)
+class ApplyMode:
+    check: bool = False  # --check/--dry-run: read and render, never write
+
+
+def render_change(renderer: Renderer, host: Any, key: str, before: Any, after: Any) -> Change:
+    setting = get_setting(key)
+    if after is None:
+        command = renderer.unset_command(setting, host.vars)
+        if command is None:
+            raise ValueError(f"{key} cannot be made absent")
+    else:
+        command = renderer.write_command(setting, after, host.vars)
+    return Change(key, before, after, command)
+
+
+def _output(result: Any) -> str:
+    return (result.stdout + result.stderr).strip()[:2000]
+
+
+def converge_host(
+    plan: HostPlan,
+    *,
+    open_session: Callable[[Any], Session],
+    renderer: Renderer,
+    store: Store,
+    run_id: str,
+    check: bool,
+) -> HostReport:
+    """Bring one host to plan.desired (None = absent); used by apply and by rollback."""
+    host = plan.host
+    report = HostReport(plan.name, host.address, "error")
+    try:
+        with open_session(host) as session:
+            found = probe(session, renderer, host, plan.desired)
+            rows = evaluate(plan, found, store)
+            report.facts, report.settings = found.facts, rows
+            status, detail = host_status(rows)
+            if status == "error":
+                report.status, report.detail = status, detail
+                return report
+            drift = [r for r in rows if r.status == "drift"]
+            report.changes = [render_change(renderer, host, r.key, r.actual, r.desired) for r in drift]
+            if check or not drift:
+                report.status, report.detail = status, detail
+                return report
+
+            write_error = None
+            in_flight: Change | None = None
+            try:
+                for change in report.changes:
+                    setting = get_setting(change.key)
+                    entry = store.journal_intent(
+                        run_id, plan.name, change.key, to_json(change.before), to_json(change.after), change.command
+                    )
+                    in_flight = change
+                    result = session.run(change.command)
+                    in_flight = None
+                    if result.exit_code != 0:
+                        store.journal_update(entry, "failed", result.exit_code, _output(result))
+                        change.state, change.detail = "failed", f"exit {result.exit_code}: {_output(result)}"
+                        write_error = f"{change.key}: write failed ({change.detail})"
+                        break
+                    store.journal_update(entry, "done", result.exit_code, _output(result))
+                    change.state = "done"
+                    if setting.needs_reboot:
+                        store.mark_pending_reboot(plan.name, change.key, utcnow(), run_id)
+            except TransportError as exc:
+                if in_flight is not None:
+                    in_flight.state = "failed"
+                    in_flight.detail = "connection lost while writing: the value may or may not be set"
+                report.status = "error"
+                report.detail = f"{exc} (during writes; run `portfleet audit` to see what is set)"
+                return report
+            for change in report.changes:
+                if change.state == "planned":
+                    change.state, change.detail = "skipped", "not written: an earlier write on this host failed"
+
+            # Read back in the same session and verify what was written.
+            after = probe(session, renderer, host, plan.desired)
+            rows = evaluate(plan, after, store)
+            report.facts, report.settings = after.facts, rows
+            by_key = {r.key: r for r in rows}
+            unverified = []
+            for change in report.changes:
+                if change.state != "done":
+                    continue
+                reading = after.readings[change.key]
+                ok = value_matches(change.key, change.after, reading, after.facts)
+                change.state = "verified" if ok else "unverified"
+                for e in store.journal(run_id, plan.name):
+                    if e.setting == change.key and e.state == "done":
+                        store.journal_update(e.id, change.state)
+                if not ok:
+                    change.detail = f"read back {by_key[change.key].actual!r}, expected {change.after!r}"
+                    unverified.append(change.key)
+            status, detail = host_status(rows)
+            if write_error or unverified:
+                report.status = "error"
+                report.detail = write_error or f"verify failed for {', '.join(unverified)}"
+            else:
+                report.status, report.detail = status, detail
+            return report
+    except TransportError as exc:
+        failed = failure_report(plan, exc)
+        failed.settings, failed.changes = report.settings, report.changes
+        return failed
+
+
+def run_converge(
+    kind: str,
+    plans: list[HostPlan],
+    *,
+    open_session: Callable[[Any], Session],
+    renderer: Renderer,
+    store: Store,
+    check: bool,
+    forks: int,
+    batch: int | str | None = None,
+    max_fail_percentage: float | None = None,
+    progress: Progress | None = None,
+    inventory: str | None = None,
+    playbook: str | None = None,
+    limit: str | None = None,
+    parent_run: str | None = None,
+    warnings: list[str] | None = None,
+) -> RunReport:
+    run_id = store.start_run(
+        kind, check_mode=check, inventory=inventory, playbook=playbook, limit_pattern=limit, parent_run=parent_run
+    )
+    outcome = rollout(
+        plans,
+        lambda p: converge_host(p, open_session=open_session, renderer=renderer, store=store, run_id=run_id, check=check),
+        failed=lambda r: r.failed,
+        batch=batch,
+        max_fail_percentage=max_fail_percentage,
+        forks=forks,
+        name=lambda p: p.name,
+        status=lambda r: r.status,
+        progress=progress,
+        on_result=lambda p, r: record(store, run_id, r),
+    )
+    order = {p.name: i for i, p in enumerate(plans)}
+    hosts = sorted((r for _, r in outcome.results), key=lambda r: order[r.name])
+    report = RunReport(
+        kind,
+        run_id,
+        hosts,
+        check_mode=check,
+        stopped_reason=outcome.stopped_reason,
+        skipped=[p.name for p in outcome.skipped],
+        warnings=list(warnings or []),
+        inventory=inventory,
+        playbook=playbook,
+    )
+    if outcome.interrupted:
+        status = "interrupted"
+    elif outcome.stopped_reason:
+        status = "stopped"
+    else:
+        status = "completed"
+    store.finish_run(run_id, status, report.summary())
+    return report

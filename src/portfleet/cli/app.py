@@ -1,0 +1,40 @@
+"""Root of the `portfleet` command: composes the command groups."""
+
+from __future__ import annotations
+
+import typer
+
+from portfleet.cli import inventory as inventory_cmd
+from portfleet.cli import lab as lab_cmd
+from portfleet.cli import runs as runs_cmd
+from portfleet.cli.apply import apply
+from portfleet.cli.audit import audit
+from portfleet.cli.demo import demo
+from portfleet.cli.rollback import rollback
+
+app = typer.Typer(
+    name="portfleet",
+    help=(
+        "Keep a Windows (and Linux) fleet tuned against ephemeral TCP port exhaustion.\n\n"
+        "Reads an Ansible inventory, compares hosts with a desired-state playbook, and pushes "
+        "registry/netsh changes over WinRM or SSH with dry-run, verify and rollback.\n\n"
+        "Start with `portfleet demo`: it runs the whole tour against a simulated lab fleet.\n\n"
+        "Exit codes: 0 ok/compliant, 2 bad usage or input file, 3 drift or changes pending, "
+        "4 hosts unreachable or failed, 1 unexpected error."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="markdown",
+)
+
+app.command()(demo)
+app.command()(audit)
+app.command()(apply)
+app.command()(rollback)
+app.add_typer(inventory_cmd.app, name="inventory")
+app.add_typer(runs_cmd.app, name="runs")
+app.add_typer(lab_cmd.app, name="lab")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,118 @@
+"""`portfleet apply`: write what drifts, verify, keep prior values for rollback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from portfleet.cli import common as c
+
+
+def apply(
+    inventory: Path = c.InventoryOpt,
+    playbook: Path = c.PlaybookOpt,
+    limit: Optional[str] = c.LimitOpt,
+    check: bool = typer.Option(
+        False, "--check", "--dry-run", "-C", help="Read hosts and print the exact commands that would run; change nothing."
+    ),
+    diff: bool = typer.Option(False, "--diff", "-D", help="Show each setting's value before and after."),
+    batch: Optional[str] = typer.Option(
+        None, "--batch", help="Rolling batch size: a count or a percentage (e.g. 10 or 25%). Default: the playbook's rollout.batch, else all at once."
+    ),
+    max_fail: Optional[str] = typer.Option(
+        None,
+        "--max-fail",
+        help="Stop the rollout when more than this share of a batch fails (e.g. 5%). Default: the playbook's rollout.max_fail_percentage, else never.",
+    ),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before changing more than one host."),
+    forks: int = c.ForksOpt,
+    output: c.TableOrJson = typer.Option(c.TableOrJson.table, "--format", help="table for people, json (schema portfleet.apply/1) for machines."),
+    state: Optional[Path] = c.StateOpt,
+    templates: Optional[Path] = c.TemplatesOpt,
+    timeout: int = c.TimeoutOpt,
+    ca_bundle: Optional[str] = c.CaBundleOpt,
+) -> None:
+    """Bring hosts to the playbook's settings, in rolling batches.
+
+    Only drifting settings are written (a compliant host gets no write). Each write is journaled
+    with the prior value BEFORE it is sent, read back and verified after; `portfleet rollback RUN_ID`
+    restores the prior values. MaxUserPort and TcpTimedWaitDelay take effect after a reboot: such
+    hosts stay pending_reboot until they boot again (see `portfleet reboot`).
+
+    Exit: 0 all compliant, 3 changes pending a reboot (or drift in --check), 4 a host failed or the
+    rollout stopped, 2 bad input, 130 interrupted.
+    """
+    from portfleet.apply import run_converge
+    from portfleet.engine import progress_for_terminal
+    from portfleet.report.json_out import write_json
+    from portfleet.report.table import audit_table, changes_table, print_warnings, summary_line
+    from portfleet.transport.factory import ConnectOptions, session_factory
+
+    inv = c.load_inventory_or_exit(inventory)
+    book = c.load_playbook_or_exit(playbook)
+    plans = c.build_plans_or_exit(inv, book, limit)
+    rollout = plans.hosts[0].rollout
+    batch_spec = batch if batch is not None else getattr(rollout, "batch", None)
+    threshold = _percent(max_fail) if max_fail is not None else getattr(rollout, "max_fail_percentage", None)
+    if not check:
+        c.confirm_changes(len(plans.hosts), "apply the playbook", yes)
+    store = c.open_store(state)
+    with store:
+        report = run_converge(
+            "apply",
+            plans.hosts,
+            open_session=session_factory(ConnectOptions(operation_timeout=timeout, ca_bundle=ca_bundle)),
+            renderer=c.renderer(templates),
+            store=store,
+            check=check,
+            forks=forks,
+            batch=batch_spec,
+            max_fail_percentage=threshold,
+            progress=progress_for_terminal(output == c.TableOrJson.table),
+            inventory=str(inventory),
+            playbook=str(playbook),
+            limit=limit,
+            warnings=plans.warnings,
+        )
+    if output == c.TableOrJson.json:
+        write_json(report.to_json())
+    else:
+        print_warnings(c.err, report)
+        render_changes(report, check, diff)
+        c.out.print(audit_table(report))
+        c.out.print(summary_line(report))
+        if report.stopped_reason:
+            c.err.print(f"[red]{report.stopped_reason}[/red]; not started: {', '.join(report.skipped)}")
+    if report.stopped_reason and "interrupt" in report.stopped_reason:
+        raise typer.Exit(c.EXIT_INTERRUPTED)
+    raise typer.Exit(report.exit_code())
+
+
+def render_changes(report, check: bool, diff: bool) -> None:  # type: ignore[no-untyped-def]
+    from portfleet.report.table import changes_table
+
+    if check:
+        c.out.print("[bold]Check mode: nothing was changed. These commands would run:[/bold]")
+        for h in report.hosts:
+            if not h.changes:
+                continue
+            c.out.print(f"[bold]{h.name}[/bold] ({h.address})")
+            for ch in h.changes:
+                if diff:
+                    from portfleet.values import to_text
+
+                    c.out.print(f"  [red]- {ch.key}: {to_text(ch.before)}[/red]")
+                    c.out.print(f"  [green]+ {ch.key}: {to_text(ch.after)}[/green]")
+                c.out.print(f"  {ch.command}", markup=False)
+        return
+    if any(h.changes for h in report.hosts):
+        c.out.print(changes_table(report, diff))
+
+
+def _percent(text: str) -> float:
+    try:
+        return float(text.strip().rstrip("%"))
+    except ValueError:
+        c.fail(f"--max-fail {text!r}: write a percentage such as 5% or 0")

@@ -1,0 +1,66 @@
+"""`portfleet audit`: drift report, one session and one batched read per host."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from portfleet.cli import common as c
+
+
+def audit(
+    inventory: Path = c.InventoryOpt,
+    playbook: Path = c.PlaybookOpt,
+    limit: Optional[str] = c.LimitOpt,
+    forks: int = c.ForksOpt,
+    output: c.OutputFormat = typer.Option(
+        c.OutputFormat.table, "--format", help="table for people; json (schema portfleet.audit/1) or csv for machines."
+    ),
+    state: Optional[Path] = c.StateOpt,
+    templates: Optional[Path] = c.TemplatesOpt,
+    timeout: int = c.TimeoutOpt,
+    ca_bundle: Optional[str] = c.CaBundleOpt,
+) -> None:
+    """Compare every host with the playbook and report drift. Changes nothing.
+
+    Per host: one WinRM connection, one shell, ONE batched read (facts + every setting), parsed and
+    compared as integers. Status per host: compliant, drift, pending_reboot (written, not yet
+    effective: the host has not booted since), unreachable, auth_failed, error.
+
+    Exit: 0 all compliant, 3 drift or reboot pending, 4 a host unreachable/failed, 2 bad input.
+    """
+    from portfleet.audit import run_audit
+    from portfleet.engine import progress_for_terminal
+    from portfleet.report.csv_out import write_csv
+    from portfleet.report.json_out import write_json
+    from portfleet.report.table import audit_table, print_warnings, summary_line
+    from portfleet.transport.factory import ConnectOptions, session_factory
+
+    inv = c.load_inventory_or_exit(inventory)
+    book = c.load_playbook_or_exit(playbook)
+    plans = c.build_plans_or_exit(inv, book, limit)
+    store = c.open_store(state)
+    with store:
+        report = run_audit(
+            plans.hosts,
+            open_session=session_factory(ConnectOptions(operation_timeout=timeout, ca_bundle=ca_bundle)),
+            renderer=c.renderer(templates),
+            store=store,
+            forks=forks,
+            progress=progress_for_terminal(output == c.OutputFormat.table),
+            inventory=str(inventory),
+            playbook=str(playbook),
+            limit=limit,
+            warnings=plans.warnings,
+        )
+    if output == c.OutputFormat.json:
+        write_json(report.to_json())
+    elif output == c.OutputFormat.csv:
+        write_csv(report)
+    else:
+        print_warnings(c.err, report)
+        c.out.print(audit_table(report))
+        c.out.print(summary_line(report))
+    raise typer.Exit(c.EXIT_INTERRUPTED if report.stopped_reason and "interrupt" in report.stopped_reason else report.exit_code())

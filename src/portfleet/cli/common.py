@@ -1,0 +1,162 @@
+"""Options and loaders shared by the CLI commands; bad input files end here with exit 2."""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Any, NoReturn, Optional
+
+import typer
+from rich.console import Console
+
+from portfleet.engine import DEFAULT_FORKS
+
+# Exit codes (DESIGN "The commands").
+EXIT_OK = 0
+EXIT_UNEXPECTED = 1
+EXIT_USAGE = 2
+EXIT_DRIFT = 3
+EXIT_FAILED = 4
+EXIT_INTERRUPTED = 130
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class TableOrJson(str, Enum):
+    table = "table"
+    json = "json"
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    err.print(f"[red]error:[/red] {message}", soft_wrap=True)
+    raise typer.Exit(code)
+
+
+InventoryOpt = typer.Option(
+    ...,
+    "-i",
+    "--inventory",
+    help="Ansible inventory: YAML or INI file (or a directory of them). Hosts, groups, vars, ranges.",
+    show_default=False,
+)
+PlaybookOpt = typer.Option(
+    ...,
+    "-p",
+    "--playbook",
+    help="Desired-state playbook (YAML): which hosts get which settings; see playbooks/port-exhaustion.yml.",
+    show_default=False,
+)
+LimitOpt = typer.Option(
+    None,
+    "-l",
+    "--limit",
+    help="Ansible host pattern to narrow the run: group, host, wildcard (web*), regex (~web\\d+), "
+    "'!exclude', '&intersect', comma lists (e.g. 'windows:!legacy').",
+)
+ForksOpt = typer.Option(DEFAULT_FORKS, "-f", "--forks", min=1, max=1000, help="Hosts worked on at once.")
+StateOpt = typer.Option(
+    None,
+    "--state",
+    help="SQLite state file (runs, prior values, pending reboots). Default: $PORTFLEET_STATE or ./.portfleet/state.db.",
+    show_default=False,
+)
+TemplatesOpt = typer.Option(
+    None,
+    "--templates",
+    help="Your own templates directory; a file there replaces the shipped template of the same path.",
+    show_default=False,
+)
+TimeoutOpt = typer.Option(20, "--timeout", min=1, help="Per-operation timeout in seconds (WinRM OperationTimeout).")
+CaBundleOpt = typer.Option(
+    None,
+    "--ca-bundle",
+    help="CA bundle (PEM) to verify HTTPS hosts that have no ansible_winrm_ca_trust_path.",
+    show_default=False,
+)
+
+
+def state_path(path: Optional[Path]) -> Path:
+    if path is not None:
+        return path
+    from portfleet.state import default_state_path
+
+    return default_state_path()
+
+
+def open_store(path: Optional[Path]) -> Any:
+    from portfleet.state import StateError, Store
+
+    try:
+        return Store(state_path(path))
+    except StateError as exc:
+        fail(str(exc))
+
+
+def load_inventory_or_exit(path: Path) -> Any:
+    from portfleet.inventory import InventoryError, load_inventory
+
+    try:
+        return load_inventory(path)
+    except InventoryError as exc:
+        fail(str(exc))
+    except FileNotFoundError:
+        fail(f"{path}: no such inventory file or directory")
+
+
+def load_playbook_or_exit(path: Path) -> Any:
+    from portfleet.playbook import PlaybookError, load_playbook
+
+    try:
+        return load_playbook(path)
+    except PlaybookError as exc:
+        fail(str(exc))
+    except FileNotFoundError:
+        fail(f"{path}: no such playbook file")
+
+
+def build_plans_or_exit(inventory: Any, playbook: Any, limit: Optional[str]) -> Any:
+    from portfleet.inventory import InventoryError
+    from portfleet.plan import build_plans
+
+    try:
+        plans = build_plans(inventory, playbook, limit)
+    except InventoryError as exc:
+        fail(str(exc))
+    if not plans.hosts:
+        fail(
+            "no host matches both the playbook's plays and --limit "
+            f"({', '.join(repr(p.hosts) for p in playbook.plays)}; limit {limit!r})"
+        )
+    return plans
+
+
+def renderer(templates: Optional[Path]) -> Any:
+    from portfleet.render import Renderer
+
+    if templates is not None and not templates.is_dir():
+        fail(f"--templates {templates}: not a directory")
+    return Renderer(templates)
+
+
+def is_interactive() -> bool:
+    return sys.stdin.isatty() and sys.stderr.isatty() and not os.environ.get("CI")
+
+
+def confirm_changes(count: int, what: str, yes: bool) -> None:
+    """DESIGN: more than one host changes only with --yes or a yes at a terminal."""
+    if yes or count <= 1:
+        return
+    if not is_interactive():
+        fail(f"refusing to {what} on {count} hosts without --yes (no terminal to ask)")
+    if not typer.confirm(f"{what} on up to {count} hosts?", default=False, err=True):
+        err.print("nothing changed")
+        raise typer.Exit(EXIT_OK)

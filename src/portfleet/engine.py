@@ -1,0 +1,244 @@
+"""Fan-out over hosts: bounded concurrency, rolling batches, failure threshold, progress, Ctrl-C.
+
+One worker thread per in-flight host (a pywinrm Protocol is not thread-safe, so a host never
+shares its session). Ctrl-C stops new hosts from starting and lets in-flight hosts finish their
+bookkeeping (their journal rows are already written before any write); a second Ctrl-C abandons them.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import threading
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Callable, Generic, Protocol, Sequence, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+DEFAULT_FORKS = 50
+
+
+class Progress(Protocol):
+    def start(self, total: int, label: str) -> None: ...
+    def advance(self, name: str, status: str) -> None: ...
+    def message(self, text: str) -> None: ...
+    def stop(self) -> None: ...
+
+
+class NoProgress:
+    def start(self, total: int, label: str) -> None:
+        pass
+
+    def advance(self, name: str, status: str) -> None:
+        pass
+
+    def message(self, text: str) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
+class RichProgress:
+    """A progress bar on stderr, for terminals only (JSON on stdout stays clean)."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import Progress as _P
+
+        self._console = Console(stderr=True)
+        self._p = _P(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[last]}"),
+            console=self._console,
+            transient=True,
+        )
+        self._task: int | None = None
+
+    def start(self, total: int, label: str) -> None:
+        self._p.start()
+        self._task = self._p.add_task(label, total=total, last="")
+
+    def advance(self, name: str, status: str) -> None:
+        if self._task is not None:
+            self._p.update(self._task, advance=1, last=f"{name}: {status}")
+
+    def message(self, text: str) -> None:
+        self._console.print(text)
+
+    def stop(self) -> None:
+        self._p.stop()
+
+
+def progress_for_terminal(enabled: bool = True) -> Progress:
+    return RichProgress() if enabled and sys.stderr.isatty() else NoProgress()
+
+
+class Interrupted(Exception):
+    """Ctrl-C during a fan-out; `.done` holds what finished."""
+
+    def __init__(self, done: list) -> None:
+        super().__init__("interrupted")
+        self.done = done
+
+
+def fan_out(
+    items: Sequence[T],
+    work: Callable[[T], R],
+    *,
+    forks: int = DEFAULT_FORKS,
+    name: Callable[[T], str] = str,
+    status: Callable[[R], str] = lambda r: "done",
+    progress: Progress | None = None,
+    on_result: Callable[[T, R], None] | None = None,
+) -> list[tuple[T, R]]:
+    """Run `work` on every item with at most `forks` in flight; results in completion order.
+
+    `work` must not raise for per-host failures (it returns an outcome value); an exception that
+    escapes is a bug and is re-raised after in-flight items finish.
+    """
+    progress = progress or NoProgress()
+    done: list[tuple[T, R]] = []
+    pending = list(items)
+    pending.reverse()
+    in_flight: dict[Future, T] = {}
+    lock = threading.Lock()
+    pool = ThreadPoolExecutor(max_workers=max(1, min(forks, len(items) or 1)), thread_name_prefix="portfleet")
+    failure: BaseException | None = None
+
+    def submit_more() -> None:
+        while pending and len(in_flight) < forks:
+            item = pending.pop()
+            in_flight[pool.submit(work, item)] = item
+
+    def collect(futures: set[Future]) -> None:
+        nonlocal failure
+        for fut in futures:
+            item = in_flight.pop(fut)
+            try:
+                result = fut.result()
+            except BaseException as exc:  # noqa: BLE001 - re-raised below, after bookkeeping
+                failure = failure or exc
+                continue
+            with lock:
+                done.append((item, result))
+            if on_result is not None:
+                on_result(item, result)
+            progress.advance(name(item), status(result))
+
+    try:
+        submit_more()
+        while in_flight:
+            finished, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
+            collect(set(finished))
+            if failure is None:
+                submit_more()
+    except KeyboardInterrupt:
+        pending.clear()
+        progress.message(
+            f"[yellow]Interrupted: letting {len(in_flight)} in-flight host(s) finish their bookkeeping "
+            "(Ctrl-C again to abandon them)[/yellow]"
+        )
+        try:
+            while in_flight:
+                finished, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
+                collect(set(finished))
+        except KeyboardInterrupt:
+            pass
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise Interrupted(done) from None
+    pool.shutdown(wait=True)
+    if failure is not None:
+        raise failure
+    return done
+
+
+# -- rolling batches -------------------------------------------------------------------------------
+
+
+def batch_size(spec: int | str | None, total: int) -> int:
+    """Ansible `serial` semantics: an int, or "N%" of the hosts (rounded down, at least 1)."""
+    if total <= 0:
+        return 1
+    if spec is None:
+        return total
+    if isinstance(spec, str):
+        text = spec.strip()
+        if text.endswith("%"):
+            pct = float(text[:-1])
+            return max(1, int(math.floor(total * pct / 100.0)))
+        spec = int(text)
+    return max(1, min(int(spec), total))
+
+
+def split_batches(items: Sequence[T], spec: int | str | None) -> list[list[T]]:
+    size = batch_size(spec, len(items))
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+@dataclass
+class RolloutOutcome(Generic[T, R]):
+    results: list[tuple[T, R]] = field(default_factory=list)
+    skipped: list[T] = field(default_factory=list)
+    stopped_reason: str | None = None
+    interrupted: bool = False
+
+
+def rollout(
+    items: Sequence[T],
+    work: Callable[[T], R],
+    *,
+    failed: Callable[[R], bool],
+    batch: int | str | None = None,
+    max_fail_percentage: float | None = None,
+    forks: int = DEFAULT_FORKS,
+    name: Callable[[T], str] = str,
+    status: Callable[[R], str] = lambda r: "done",
+    progress: Progress | None = None,
+    on_result: Callable[[T, R], None] | None = None,
+) -> RolloutOutcome[T, R]:
+    """Batches one after another; stop when a batch's failures exceed the threshold.
+
+    As Ansible's max_fail_percentage: the rollout stops when the share of failed hosts in a batch
+    is GREATER than the threshold (0 means any failure stops it).
+    """
+    progress = progress or NoProgress()
+    outcome: RolloutOutcome[T, R] = RolloutOutcome()
+    batches = split_batches(items, batch)
+    progress.start(len(items), "hosts")
+    try:
+        for index, members in enumerate(batches):
+            try:
+                results = fan_out(
+                    members, work, forks=forks, name=name, status=status, progress=progress, on_result=on_result
+                )
+            except Interrupted as stop:
+                outcome.results.extend(stop.done)
+                finished = {id(item) for item, _ in stop.done}
+                outcome.skipped.extend(m for m in members if id(m) not in finished)
+                for rest in batches[index + 1 :]:
+                    outcome.skipped.extend(rest)
+                outcome.interrupted = True
+                outcome.stopped_reason = "interrupted (Ctrl-C)"
+                return outcome
+            outcome.results.extend(results)
+            if max_fail_percentage is not None and results:
+                bad = sum(1 for _, r in results if failed(r))
+                share = 100.0 * bad / len(results)
+                if share > max_fail_percentage and index + 1 < len(batches):
+                    outcome.stopped_reason = (
+                        f"batch {index + 1}/{len(batches)}: {bad} of {len(results)} hosts failed "
+                        f"({share:.0f}% > max_fail_percentage {max_fail_percentage:g}%); rollout stopped"
+                    )
+                    for rest in batches[index + 1 :]:
+                        outcome.skipped.extend(rest)
+                    return outcome
+    finally:
+        progress.stop()
+    return outcome

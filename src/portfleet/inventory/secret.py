@@ -1,0 +1,87 @@
+"""Keeping passwords out of output: a Secret wrapper and masking of sensitive vars.
+
+A value read from a sensitive key (``ansible_password``, ``api_token`` ...) is wrapped in
+:class:`Secret` as soon as vars are merged, so ``repr()``, ``str()``, f-strings, logging,
+jinja2 rendering and exception messages all show ``***``; ``json.dumps`` refuses it outright
+(fail closed). Only ``.reveal()`` gives the value, at the one place that needs it (the transport).
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+MASK = "***"
+
+# Substrings that make a var name sensitive.
+_SENSITIVE_WORDS = ("pass", "secret", "token", "key", "credential")
+# ...unless the name says the value is a reference, not the secret itself: a key *file* path
+# (ansible_ssh_private_key_file), the name of an environment variable (portfleet_password_env),
+# a PEM path (ansible_winrm_cert_key_pem) or a switch (ansible_ssh_host_key_checking).
+_REFERENCE_SUFFIXES = ("_file", "_path", "_env", "_pem", "_dir", "_checking")
+
+
+class Secret:
+    """A value that never shows itself: repr/str/format give '***'; ``reveal()`` returns it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: Any) -> None:
+        self._value = value
+
+    def reveal(self) -> Any:
+        return self._value
+
+    def __repr__(self) -> str:
+        return MASK
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        return MASK
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Secret):
+            return NotImplemented
+        # constant-time compare: equality of secrets should not leak through timing
+        return hmac.compare_digest(str(self._value).encode(), str(other._value).encode())
+
+    def __hash__(self) -> int:
+        return hash((Secret, str(self._value)))
+
+
+def is_sensitive(key: object) -> bool:
+    """True for var names whose value must be masked (see _SENSITIVE_WORDS / _REFERENCE_SUFFIXES)."""
+    if not isinstance(key, str):
+        return False
+    k = key.lower()
+    if k.endswith(_REFERENCE_SUFFIXES):
+        return False
+    return any(word in k for word in _SENSITIVE_WORDS)
+
+
+def protect(value: Any, key: object = None) -> Any:
+    """Copy of ``value`` with every value under a sensitive key (at any depth) wrapped in Secret."""
+    if isinstance(value, Secret):
+        return value
+    if is_sensitive(key) and value is not None:
+        return Secret(value)
+    if isinstance(value, dict):
+        return {k: protect(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [protect(v) for v in value]
+    return value
+
+
+def masked(value: Any) -> Any:
+    """JSON-safe copy of ``value`` with every Secret replaced by '***'."""
+    if isinstance(value, Secret):
+        return MASK
+    if isinstance(value, dict):
+        return {str(k): masked(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [masked(v) for v in value]
+    return value

@@ -1,0 +1,2 @@
+"""The lab: simulated Windows hosts behind a real WS-Management endpoint."""
+

@@ -1,0 +1,2 @@
+"""Pure parsers of Windows/Linux command output. No I/O, parse by structure not by label."""
+

@@ -1,0 +1,56 @@
+"""Inventory x playbook x --limit -> what each host should look like (one HostPlan per host)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from portfleet.settings import CATALOGUE, Value
+
+
+@dataclass(frozen=True)
+class HostPlan:
+    host: Any  # portfleet.inventory.Host
+    desired: dict[str, Value]  # catalogue key -> value, catalogue order
+    plays: tuple[str, ...]
+    rollout: Any = None  # the Rollout of the last play naming this host
+
+    @property
+    def name(self) -> str:
+        return self.host.name
+
+
+@dataclass
+class Plans:
+    hosts: list[HostPlan] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def build_plans(inventory: Any, playbook: Any, limit: str | None = None) -> Plans:
+    """Later plays override earlier ones for the same setting, as later tasks would in Ansible."""
+    allowed: set[str] | None = None
+    if limit:
+        allowed = {h.name for h in inventory.select(limit)}
+    desired: dict[str, dict[str, Value]] = {}
+    plays: dict[str, list[str]] = {}
+    rollouts: dict[str, Any] = {}
+    out = Plans(warnings=list(getattr(playbook, "warnings", [])))
+    for play in playbook.plays:
+        try:
+            matched = inventory.select(play.hosts)
+        except Exception as exc:  # an empty pattern in one play is a warning, as in Ansible
+            out.warnings.append(f"play {play.name!r}: {exc}")
+            continue
+        for host in matched:
+            if allowed is not None and host.name not in allowed:
+                continue
+            desired.setdefault(host.name, {}).update(play.settings)
+            plays.setdefault(host.name, []).append(play.name)
+            rollouts[host.name] = play.rollout
+    order = list(CATALOGUE)
+    for host in inventory.hosts:
+        if host.name in desired:
+            values = desired[host.name]
+            ordered = {k: values[k] for k in sorted(values, key=order.index)}
+            out.hosts.append(HostPlan(host, ordered, tuple(plays[host.name]), rollouts.get(host.name)))
+    return out

@@ -1,0 +1,2 @@
+"""Transports: one Session per host per run (DESIGN "Rules that matter")."""
+

@@ -1,0 +1,73 @@
+"""Build the right Session for an inventory host from its (merged) Ansible vars."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from portfleet.transport.base import Session, TransportError
+from portfleet.transport.winrm import WinRMSession, WinRMTarget
+
+
+@dataclass(frozen=True)
+class ConnectOptions:
+    """Run-wide connection knobs (CLI flags); per-host vars win where Ansible has a var for it."""
+
+    connect_timeout: float = 10.0
+    operation_timeout: int = 20
+    connect_retries: int = 2
+    ca_bundle: str | None = None  # --ca-bundle: default CA file for hosts without ansible_winrm_ca_trust_path
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def winrm_target(host: Any, options: ConnectOptions) -> WinRMTarget:
+    """Map Ansible's winrm connection vars onto a WinRMTarget (the password stays inside it)."""
+    v = host.vars
+    secret = host.password
+    if secret is None:
+        raise TransportError(
+            "auth_failed",
+            f"{host.name}: no password: set ansible_password, or portfleet_password_env: VAR naming an environment variable",
+        )
+    user = host.user
+    if not user:
+        raise TransportError("auth_failed", f"{host.name}: no user: set ansible_user")
+    op_timeout = int(v.get("ansible_winrm_operation_timeout_sec", options.operation_timeout))
+    return WinRMTarget(
+        host=host.name,
+        address=host.address,
+        port=host.port,
+        scheme=host.scheme,
+        transport=host.winrm_transport,
+        username=user,
+        password=secret.reveal(),
+        cert_validation=host.cert_validation != "ignore",
+        ca_trust_path=host.ca_trust_path or options.ca_bundle,
+        allow_unencrypted=_truthy(v.get("portfleet_allow_unencrypted", False)),
+        connect_timeout=float(v.get("ansible_winrm_connection_timeout", options.connect_timeout)),
+        operation_timeout=op_timeout,
+        connect_retries=options.connect_retries,
+    )
+
+
+SessionFactory = Callable[[Any], Session]
+
+
+def session_factory(options: ConnectOptions | None = None) -> SessionFactory:
+    options = options or ConnectOptions()
+
+    def open_session(host: Any) -> Session:
+        connection = (host.connection or "winrm").lower()
+        if connection in {"winrm", "psrp"}:
+            return WinRMSession(winrm_target(host, options))
+        raise TransportError(
+            "protocol",
+            f"{host.name}: ansible_connection {connection!r} is not supported yet (use winrm)",
+        )
+
+    return open_session

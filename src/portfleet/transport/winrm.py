@@ -1,0 +1,190 @@
+"""WinRM transport on pywinrm's `winrm.Protocol`: one handshake, one shell, many commands.
+
+`winrm.Session.run_cmd` opens a shell, authenticates and tears down per call (a fresh TCP
+connection each time), so portfleet drives `winrm.Protocol` itself: the NTLM handshake happens once
+on the first request, the cmd shell stays open for the run, and closing deletes the shell.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import dataclass
+
+import requests
+import winrm
+from winrm.exceptions import (
+    InvalidCredentialsError,
+    WinRMError,
+    WinRMOperationTimeoutError,
+    WinRMTransportError,
+)
+
+from portfleet.transport.base import Result, TransportError
+
+# UTF-8 output from the WinRS shell; tools that ignore the code page are decoded with the OEM
+# fallback (cp437 holds the umlauts and accents of the Western European OEM pages closely enough
+# for structure-based parsing).
+UTF8_CODEPAGE = 65001
+FALLBACK_ENCODING = "cp437"
+
+
+@dataclass(frozen=True)
+class WinRMTarget:
+    """Where and how to reach one host; the password lives only here, never in repr()."""
+
+    host: str
+    address: str
+    port: int
+    scheme: str  # "http" | "https"
+    transport: str  # "ntlm" | "basic" | "ssl" | ...
+    username: str
+    password: str
+    cert_validation: bool = True
+    ca_trust_path: str | None = None
+    allow_unencrypted: bool = False
+    connect_timeout: float = 10.0
+    operation_timeout: int = 20
+    connect_retries: int = 2
+
+    def __repr__(self) -> str:  # keep the secret out of logs and tracebacks
+        return (
+            f"WinRMTarget(host={self.host!r}, endpoint={self.endpoint!r}, "
+            f"transport={self.transport!r}, username={self.username!r})"
+        )
+
+    __str__ = __repr__
+
+    @property
+    def endpoint(self) -> str:
+        address = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{self.scheme}://{address}:{self.port}/wsman"
+
+
+def _decode(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode(FALLBACK_ENCODING, errors="replace")
+
+
+class WinRMSession:
+    """One host, one WinRS shell, opened lazily on the first command."""
+
+    def __init__(self, target: WinRMTarget) -> None:
+        self.target = target
+        self.host = target.host
+        self._protocol: winrm.Protocol | None = None
+        self._shell_id: str | None = None
+        if target.scheme == "http" and target.transport == "basic" and not target.allow_unencrypted:
+            # DESIGN: Basic over plain HTTP sends the password in clear text; refused unless the
+            # inventory says portfleet_allow_unencrypted: true for this host.
+            raise TransportError(
+                "protocol",
+                f"{target.host}: Basic auth over plain HTTP would send the password unencrypted; "
+                "use HTTPS (ansible_winrm_scheme: https), NTLM (ansible_winrm_transport: ntlm), "
+                "or set portfleet_allow_unencrypted: true for this host",
+            )
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def __enter__(self) -> "WinRMSession":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _open(self) -> None:
+        t = self.target
+        read_timeout = t.operation_timeout + 10  # pywinrm requires read > operation timeout
+        self._protocol = winrm.Protocol(
+            endpoint=t.endpoint,
+            transport=t.transport,
+            username=t.username,
+            password=t.password,
+            server_cert_validation="validate" if t.cert_validation else "ignore",
+            ca_trust_path=t.ca_trust_path if t.ca_trust_path else "legacy_requests",
+            read_timeout_sec=read_timeout,
+            operation_timeout_sec=t.operation_timeout,
+            message_encryption="auto",
+        )
+        delay = 0.5
+        for attempt in range(t.connect_retries + 1):
+            try:
+                self._shell_id = self._protocol.open_shell(codepage=UTF8_CODEPAGE)
+                return
+            except Exception as exc:  # noqa: BLE001 - classified below
+                error = self._classify(exc, opening=True)
+                # Only connection-level failures are retried; nothing was run yet on the host.
+                if error.kind != "unreachable" or attempt == t.connect_retries:
+                    self._drop()
+                    raise error from None
+                time.sleep(delay)
+                delay *= 2
+
+    def close(self) -> None:
+        if self._protocol is not None and self._shell_id is not None:
+            try:
+                self._protocol.close_shell(self._shell_id)
+            except Exception:  # noqa: BLE001 - the host may be gone (rebooting); nothing to keep
+                pass
+        self._drop()
+
+    def _drop(self) -> None:
+        if self._protocol is not None:
+            try:
+                self._protocol.transport.close_session()
+            except Exception:  # noqa: BLE001
+                pass
+        self._protocol = None
+        self._shell_id = None
+
+    # -- commands ----------------------------------------------------------------------------
+    def run(self, command: str) -> Result:
+        if self._protocol is None:
+            self._open()
+        assert self._protocol is not None and self._shell_id is not None
+        try:
+            command_id = self._protocol.run_command(self._shell_id, command)
+            stdout, stderr, code = self._protocol.get_command_output(self._shell_id, command_id)
+            try:
+                self._protocol.cleanup_command(self._shell_id, command_id)
+            except WinRMError:
+                pass  # the command already ended; a failed Signal changes nothing
+        except Exception as exc:  # noqa: BLE001 - classified below
+            error = self._classify(exc, opening=False)
+            self._drop()
+            raise error from None
+        return Result(command=command, stdout=_decode(stdout), stderr=_decode(stderr), exit_code=code)
+
+    # -- errors ------------------------------------------------------------------------------
+    def _classify(self, exc: BaseException, *, opening: bool) -> TransportError:
+        t = self.target
+        where = f"{t.host} ({t.endpoint})"
+        if isinstance(exc, TransportError):
+            return exc
+        if isinstance(exc, InvalidCredentialsError):
+            return TransportError("auth_failed", f"{where}: credentials were rejected (HTTP 401) for user {t.username!r}")
+        if isinstance(exc, requests.exceptions.SSLError):
+            hint = "; set ansible_winrm_ca_trust_path to the CA bundle" if t.cert_validation else ""
+            return TransportError("tls", f"{where}: TLS certificate not trusted{hint}")
+        if isinstance(exc, (requests.exceptions.ConnectTimeout,)):
+            return TransportError("unreachable", f"{where}: connection timed out")
+        if isinstance(exc, requests.exceptions.ConnectionError):
+            text = str(exc)
+            if not opening or "reset" in text.lower() or "aborted" in text.lower():
+                if "refused" not in text.lower():
+                    return TransportError("reset", f"{where}: connection dropped in the middle of a command")
+            if "Name or service not known" in text or "getaddrinfo" in text:
+                return TransportError("unreachable", f"{where}: host name does not resolve")
+            return TransportError("unreachable", f"{where}: connection refused or no route")
+        if isinstance(exc, (requests.exceptions.ReadTimeout, socket.timeout, WinRMOperationTimeoutError)):
+            return TransportError("timeout", f"{where}: no answer within {t.operation_timeout + 10}s")
+        if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+            return TransportError("reset", f"{where}: connection dropped in the middle of a command")
+        if isinstance(exc, WinRMTransportError):
+            code = getattr(exc, "code", None)
+            return TransportError("protocol", f"{where}: WinRM service answered HTTP {code}")
+        if isinstance(exc, WinRMError):
+            # WSManFault text carries the server's message; it never holds our password.
+            return TransportError("protocol", f"{where}: WinRM error: {str(exc)[:300]}")
+        return TransportError("protocol", f"{where}: {type(exc).__name__}")
