@@ -50,6 +50,24 @@ def _output(result: Any) -> str:
     return (result.stdout + result.stderr).strip()[:2000]
 
 
+def _mark_unrestorable(plan: HostPlan, rows: list) -> list:
+    """Rollback: a prior value Windows will not take back (e.g. a range starting at 1024 that
+    MaxUserPort produced at boot; netsh refuses start < 1025) is skipped so the rest is restored."""
+    if not plan.restore:
+        return []
+    skipped = [r for r in rows if r.status == "invalid"]
+    for r in skipped:
+        r.status = "unrestorable"
+    return skipped
+
+
+def _report_unrestorable(report: HostReport, skipped: list) -> None:
+    if skipped:
+        report.status = "error"
+        note = "; ".join(f"{r.key}: prior value cannot be written back ({r.detail})" for r in skipped)
+        report.detail = f"{report.detail}; {note}" if report.detail else note
+
+
 def converge_host(
     plan: HostPlan,
     *,
@@ -67,6 +85,7 @@ def converge_host(
             found = probe(session, renderer, host, plan.desired)
             rows = evaluate(plan, found, store)
             report.facts, report.settings = found.facts, rows
+            unrestorable = _mark_unrestorable(plan, rows)
             status, detail = host_status(rows)
             if status == "error":
                 report.status, report.detail = status, detail
@@ -75,6 +94,7 @@ def converge_host(
             report.changes = [render_change(renderer, host, r.key, r.actual, r.desired) for r in drift]
             if check or not drift:
                 report.status, report.detail = status, detail
+                _report_unrestorable(report, unrestorable)
                 return report
 
             write_error = None
@@ -111,6 +131,7 @@ def converge_host(
             # Read back in the same session and verify what was written.
             after = probe(session, renderer, host, plan.desired)
             rows = evaluate(plan, after, store)
+            _mark_unrestorable(plan, rows)
             report.facts, report.settings = after.facts, rows
             by_key = {r.key: r for r in rows}
             unverified = []
@@ -132,6 +153,7 @@ def converge_host(
                 report.detail = write_error or f"verify failed for {', '.join(unverified)}"
             else:
                 report.status, report.detail = status, detail
+            _report_unrestorable(report, unrestorable)
             return report
     except TransportError as exc:
         failed = failure_report(plan, exc)

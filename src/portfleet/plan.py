@@ -14,6 +14,7 @@ class HostPlan:
     desired: dict[str, Value]  # catalogue key -> value, catalogue order
     plays: tuple[str, ...]
     rollout: Any = None  # the Rollout of the last play naming this host
+    restore: bool = False  # rollback: a prior value that cannot be written is skipped, not fatal
 
     @property
     def name(self) -> str:

@@ -50,5 +50,5 @@ def rollback_plans(targets: list[RollbackTarget], inventory: Any) -> tuple[list[
         if host is None:
             missing.append(t.host)
             continue
-        plans.append(HostPlan(host, dict(t.priors), ("rollback",)))
+        plans.append(HostPlan(host, dict(t.priors), ("rollback",), restore=True))
     return plans, missing

@@ -344,3 +344,233 @@ def _run(r: sqlite3.Row) -> Run:
         summary=json.loads(r["summary"]) if r["summary"] else None,
         note=r["note"],
     )
+
+
+# =================================================================================================
+# Reboot section (portfleet reboot run | schedule | status): its own tables, created by RebootStore.
+# A reboot run keeps one row per host. The row moves planned -> shutdown_intent (committed BEFORE the
+# shutdown command is sent, with the boot time read just before) -> shutdown_sent -> down -> a final
+# state. A resumed run reads these rows: a host whose shutdown may have been sent is checked against
+# its recorded boot time instead of being sent another shutdown, so no host reboots twice.
+# =================================================================================================
+
+_REBOOT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS reboot_runs (
+    run_id TEXT PRIMARY KEY REFERENCES runs(id),
+    options TEXT NOT NULL,              -- JSON: delay, timeouts, max_fail, ignore_windows, ...
+    controller_pid INTEGER,             -- the process driving the run (a resume refuses a live one)
+    controller_host TEXT,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS reboot_hosts (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    host TEXT NOT NULL,
+    position INTEGER NOT NULL,          -- order in the original plan
+    batch INTEGER,                      -- batch the host ran in (null while planned)
+    state TEXT NOT NULL,                -- planned | shutdown_intent | shutdown_sent | down | verified |
+                                        -- not_compliant | failed | skipped | unschedulable
+    reasons TEXT NOT NULL,              -- JSON list: why the host needs a reboot
+    forced INTEGER NOT NULL DEFAULT 0,
+    boot_before TEXT,                   -- host boot time read just before the shutdown
+    command TEXT,                       -- the exact shutdown command line
+    sent_at TEXT,                       -- controller UTC time the shutdown was sent
+    down_at TEXT,                       -- first time the host was seen down
+    boot_after TEXT,                    -- boot time after the reboot
+    detail TEXT,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (run_id, host)
+);
+CREATE TABLE IF NOT EXISTS reboot_schedules (
+    host TEXT PRIMARY KEY,
+    task TEXT NOT NULL,                 -- scheduled task name on the host
+    due_at TEXT NOT NULL,               -- UTC instant the task fires
+    local_start TEXT NOT NULL,          -- as given to schtasks, host-local: "MM/DD/YYYY HH:MM"
+    command TEXT NOT NULL,              -- the schtasks /create line sent
+    boot_before TEXT,                   -- host boot time when the task was created
+    run_id TEXT,
+    created_at TEXT NOT NULL
+);
+"""
+
+REBOOT_IN_FLIGHT = ("shutdown_intent", "shutdown_sent", "down")
+REBOOT_FINAL = ("verified", "not_compliant", "failed", "skipped", "unschedulable")
+
+_REBOOT_HOST_FIELDS = ("batch", "state", "boot_before", "command", "sent_at", "down_at", "boot_after", "detail")
+
+
+@dataclass(frozen=True)
+class RebootRunInfo:
+    run_id: str
+    options: dict[str, Any]
+    controller_pid: int | None
+    controller_host: str | None
+
+
+@dataclass(frozen=True)
+class RebootHostRow:
+    run_id: str
+    host: str
+    position: int
+    batch: int | None
+    state: str
+    reasons: list[str]
+    forced: bool
+    boot_before: datetime | None
+    command: str | None
+    sent_at: datetime | None
+    down_at: datetime | None
+    boot_after: datetime | None
+    detail: str | None
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class RebootSchedule:
+    host: str
+    task: str
+    due_at: datetime
+    local_start: str
+    command: str
+    boot_before: datetime | None
+    run_id: str | None
+    created_at: datetime
+
+
+def _opt_time(text: str | None) -> datetime | None:
+    return parse_iso(text) if text else None
+
+
+class RebootStore(Store):
+    """A Store with the reboot tables (created on open, idempotently)."""
+
+    def __init__(self, path: Path | str) -> None:
+        super().__init__(path)
+        try:
+            with self._lock:
+                self._db.executescript(_REBOOT_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise StateError(f"{self.path}: cannot add the reboot tables ({exc})") from None
+
+    # -- reboot runs ---------------------------------------------------------------------------
+    def reboot_run_create(self, run_id: str, options: dict[str, Any], pid: int, host: str) -> None:
+        self._write(
+            "INSERT INTO reboot_runs(run_id, options, controller_pid, controller_host, updated_at) VALUES (?,?,?,?,?)",
+            (run_id, json.dumps(options), pid, host, iso(utcnow())),
+        )
+
+    def reboot_run_info(self, run_id: str) -> RebootRunInfo | None:
+        rows = self._rows("SELECT * FROM reboot_runs WHERE run_id=?", (run_id,))
+        if not rows:
+            return None
+        r = rows[0]
+        return RebootRunInfo(r["run_id"], json.loads(r["options"]), r["controller_pid"], r["controller_host"])
+
+    def reboot_run_claim(self, run_id: str, pid: int, host: str) -> None:
+        """A resuming controller takes the run over: running again, driven by this process."""
+        self._write(
+            "UPDATE reboot_runs SET controller_pid=?, controller_host=?, updated_at=? WHERE run_id=?",
+            (pid, host, iso(utcnow()), run_id),
+        )
+        self._write("UPDATE runs SET status='running', finished_at=NULL WHERE id=?", (run_id,))
+
+    def last_unfinished_reboot_run(self) -> Run | None:
+        """The newest reboot run that a crash or Ctrl-C cut off (status running or interrupted)."""
+        rows = self._rows(
+            "SELECT runs.* FROM runs JOIN reboot_runs ON reboot_runs.run_id = runs.id"
+            " WHERE runs.kind='reboot' AND runs.check_mode=0 AND runs.status IN ('running','interrupted')"
+            " ORDER BY runs.started_at DESC LIMIT 1"
+        )
+        return _run(rows[0]) if rows else None
+
+    # -- reboot hosts --------------------------------------------------------------------------
+    def reboot_hosts_add(self, run_id: str, hosts: list[tuple[str, list[str], bool]]) -> None:
+        """(host, reasons, forced) in plan order, all in one transaction."""
+        now = iso(utcnow())
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for position, (host, reasons, forced) in enumerate(hosts):
+                    self._db.execute(
+                        "INSERT INTO reboot_hosts(run_id, host, position, state, reasons, forced, updated_at)"
+                        " VALUES (?,?,?,?,?,?,?)",
+                        (run_id, host, position, "planned", json.dumps(reasons), int(forced), now),
+                    )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def reboot_host_update(self, run_id: str, host: str, **fields: Any) -> None:
+        """Set some of: batch, state, boot_before, command, sent_at, down_at, boot_after, detail."""
+        unknown = set(fields) - set(_REBOOT_HOST_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown reboot host field(s): {', '.join(sorted(unknown))}")
+        values = [iso(v) if isinstance(v, datetime) else v for v in fields.values()]
+        assignments = ", ".join(f"{k}=?" for k in fields)
+        self._write(
+            f"UPDATE reboot_hosts SET {assignments}, updated_at=? WHERE run_id=? AND host=?",
+            (*values, iso(utcnow()), run_id, host),
+        )
+
+    def reboot_hosts(self, run_id: str) -> list[RebootHostRow]:
+        return [
+            RebootHostRow(
+                run_id=r["run_id"],
+                host=r["host"],
+                position=r["position"],
+                batch=r["batch"],
+                state=r["state"],
+                reasons=json.loads(r["reasons"]),
+                forced=bool(r["forced"]),
+                boot_before=_opt_time(r["boot_before"]),
+                command=r["command"],
+                sent_at=_opt_time(r["sent_at"]),
+                down_at=_opt_time(r["down_at"]),
+                boot_after=_opt_time(r["boot_after"]),
+                detail=r["detail"],
+                updated_at=r["updated_at"],
+            )
+            for r in self._rows("SELECT * FROM reboot_hosts WHERE run_id=? ORDER BY position", (run_id,))
+        ]
+
+    def reboot_host(self, run_id: str, host: str) -> RebootHostRow | None:
+        return next((r for r in self.reboot_hosts(run_id) if r.host == host), None)
+
+    # -- host-side schedules (schtasks) --------------------------------------------------------
+    def reboot_schedule_set(
+        self,
+        host: str,
+        task: str,
+        due_at: datetime,
+        local_start: str,
+        command: str,
+        boot_before: datetime | None,
+        run_id: str | None,
+    ) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO reboot_schedules(host, task, due_at, local_start, command, boot_before, run_id,"
+            " created_at) VALUES (?,?,?,?,?,?,?,?)",
+            (host, task, iso(due_at), local_start, command, iso(boot_before) if boot_before else None, run_id,
+             iso(utcnow())),
+        )
+
+    def reboot_schedules(self, host: str | None = None) -> list[RebootSchedule]:
+        sql, params = "SELECT * FROM reboot_schedules", ()
+        if host is not None:
+            sql, params = sql + " WHERE host=?", (host,)
+        return [
+            RebootSchedule(
+                host=r["host"],
+                task=r["task"],
+                due_at=parse_iso(r["due_at"]),
+                local_start=r["local_start"],
+                command=r["command"],
+                boot_before=_opt_time(r["boot_before"]),
+                run_id=r["run_id"],
+                created_at=parse_iso(r["created_at"]),
+            )
+            for r in self._rows(sql + " ORDER BY host", params)
+        ]
+
+    def reboot_schedule_clear(self, host: str) -> int:
+        return self._write("DELETE FROM reboot_schedules WHERE host=?", (host,)).rowcount

@@ -21,8 +21,16 @@ EXIT_DRIFT = 3
 EXIT_FAILED = 4
 EXIT_INTERRUPTED = 130
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+def _console(stderr: bool = False) -> Console:
+    # Not a terminal (a pipe, a file, CI): wide enough that tables are not folded into
+    # unreadable slivers; a real terminal keeps its own width.
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else int(os.environ.get("COLUMNS", "200"))
+    return Console(stderr=stderr, highlight=False, width=width)
+
+
+out = _console()
+err = _console(stderr=True)
 
 
 class OutputFormat(str, Enum):

@@ -1,5 +1,152 @@
 """`portfleet lab ...`"""
 
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
 import typer
 
 app = typer.Typer(help="The lab: simulated Windows hosts speaking real WinRM on loopback.", no_args_is_help=True)
+
+STATE_DIR_HELP = "Lab state directory (fleet model, TLS material, control channel of the running lab)."
+
+
+class Profile(str, Enum):
+    mixed = "mixed"
+    defaults = "defaults"
+    tuned = "tuned"
+
+
+@app.command()
+def serve(
+    hosts: int = typer.Option(
+        ..., "--hosts", min=1,
+        help="Number of simulated Windows hosts (ignored when the state directory already holds a fleet).",
+    ),
+    inventory_out: Path = typer.Option(
+        ..., "--inventory-out", help="Where to write the Ansible YAML inventory (mode 0600: it holds the lab password)."
+    ),
+    state_dir: Path = typer.Option(Path("lab-state"), "--state-dir", help=STATE_DIR_HELP + " Reused across restarts."),
+    first_address: str = typer.Option(
+        "127.0.10.1", "--first-address", help="Loopback address of the first host; the others follow it."
+    ),
+    https: bool = typer.Option(
+        False, "--https/--no-https",
+        help="Also listen with HTTPS on 5986 (lab CA written next to the inventory); the inventory then uses HTTPS.",
+    ),
+    time_scale: float = typer.Option(
+        1.0, "--time-scale", help="Divide lab durations (shutdown delay, reboot time, TIME_WAIT) by this factor."
+    ),
+    latency: float = typer.Option(0.0, "--latency", min=0.0, help="Seconds of delay added to every HTTP response."),
+    profile: Profile = typer.Option(
+        Profile.mixed, "--profile", help="Fleet profile for a new lab: mixed (demo fleet), defaults or tuned."
+    ),
+    seed: int = typer.Option(1, "--seed", help="Seed of the generated fleet (same seed, same fleet)."),
+    allow_unencrypted: bool = typer.Option(
+        False, "--allow-unencrypted",
+        help="Accept unencrypted SOAP over plain HTTP, like AllowUnencrypted=true (this enables Basic auth on 5985).",
+    ),
+    replay: Optional[list[str]] = typer.Option(
+        None, "--replay",
+        help="HOST=CAPTURE.json: that host answers from a capture made by `portfleet capture`. Repeatable.",
+    ),
+) -> None:
+    """Run a simulated Windows fleet behind real WinRM endpoints until Ctrl-C / SIGTERM.
+
+    Prints one line per host, then a line starting with "ready" once every host accepts connections.
+    """
+    from portfleet.lab.serve import ServeError, ServeOptions, parse_replay
+    from portfleet.lab.serve import serve as run_serve
+
+    try:
+        options = ServeOptions(
+            hosts=hosts,
+            inventory_out=inventory_out,
+            state_dir=state_dir,
+            first_address=first_address,
+            https=https,
+            time_scale=time_scale,
+            latency=latency,
+            profile=profile.value,
+            seed=seed,
+            allow_unencrypted=allow_unencrypted,
+            replay=parse_replay(replay or []),
+        )
+        code = run_serve(options)
+    except ServeError as exc:
+        typer.echo(f"portfleet lab serve: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from None
+    raise typer.Exit(code)
+
+
+FAULT_KINDS = "unreachable | wrong-password | slow[=SECONDS] | reset | http500"
+DEFAULT_SLOW_SECONDS = 30.0
+
+
+def fault_changes(kind: str, off: bool) -> dict[str, object]:
+    """Map a CLI fault KIND to Faults field changes."""
+    name, sep, value = kind.strip().lower().partition("=")
+    simple = {
+        "unreachable": "unreachable",
+        "wrong-password": "wrong_password",
+        "reset": "reset_mid_command",
+        "http500": "http_500",
+    }
+    if name in simple and not sep:
+        return {simple[name]: not off}
+    if name == "slow":
+        if off:
+            return {"slow_seconds": 0.0}
+        try:
+            seconds = float(value) if sep else DEFAULT_SLOW_SECONDS
+        except ValueError:
+            raise ValueError(f"slow=SECONDS needs a number, got {value!r}") from None
+        if seconds < 0:
+            raise ValueError("slow=SECONDS must be >= 0")
+        return {"slow_seconds": seconds}
+    raise ValueError(f"unknown fault {kind!r}; KIND is one of: {FAULT_KINDS}")
+
+
+@app.command()
+def fault(
+    host: str = typer.Argument(..., help="Host name (or address) in the running lab."),
+    kind: str = typer.Argument(
+        ..., help=f"Fault to inject: {FAULT_KINDS}. slow without =SECONDS means {DEFAULT_SLOW_SECONDS:g} s."
+    ),
+    off: bool = typer.Option(False, "--off", help="Remove the fault instead of injecting it."),
+    state_dir: Path = typer.Option(Path("lab-state"), "--state-dir", help=STATE_DIR_HELP),
+) -> None:
+    """Inject or remove a fault on a host of a running lab; prints the host's faults as JSON."""
+    from portfleet.lab.control import LabControl, LabControlError
+
+    try:
+        changes = fault_changes(kind, off)
+    except ValueError as exc:
+        typer.echo(f"portfleet lab fault: {exc}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        faults = LabControl(state_dir).set_faults(host, **changes)
+    except LabControlError as exc:
+        typer.echo(f"portfleet lab fault: {exc}", err=True)
+        raise typer.Exit(1) from None
+    sys.stdout.write(json.dumps({"host": host, "faults": faults}, indent=2) + "\n")
+
+
+@app.command()
+def show(
+    host: str = typer.Argument(..., help="Host name (or address) in the running lab."),
+    state_dir: Path = typer.Option(Path("lab-state"), "--state-dir", help=STATE_DIR_HELP),
+) -> None:
+    """Print the model of one host of a running lab as JSON (registry, port ranges, TCP table summary, ...)."""
+    from portfleet.lab.control import LabControl, LabControlError
+
+    try:
+        data = LabControl(state_dir).host(host)
+    except LabControlError as exc:
+        typer.echo(f"portfleet lab show: {exc}", err=True)
+        raise typer.Exit(1) from None
+    sys.stdout.write(json.dumps(data, indent=2) + "\n")

@@ -9,12 +9,15 @@ jinja2 rendering and exception messages all show ``***``; ``json.dumps`` refuses
 from __future__ import annotations
 
 import hmac
+import re
 from typing import Any
 
 MASK = "***"
 
-# Substrings that make a var name sensitive.
-_SENSITIVE_WORDS = ("pass", "secret", "token", "key", "credential")
+# What makes a var name sensitive: pass/secret/token/credential anywhere (ansible_ssh_pass,
+# ansible_become_password, client_secret, api_token), or "key" as a word of the name (api_key,
+# vault_key, private_key) but not inside another word (keyboard, monkey).
+_SENSITIVE = re.compile(r"pass|secret|token|credential|apikey|(?:^|[_.-])keys?(?:$|[_.-])")
 # ...unless the name says the value is a reference, not the secret itself: a key *file* path
 # (ansible_ssh_private_key_file), the name of an environment variable (portfleet_password_env),
 # a PEM path (ansible_winrm_cert_key_pem) or a switch (ansible_ssh_host_key_checking).
@@ -60,7 +63,7 @@ def is_sensitive(key: object) -> bool:
     k = key.lower()
     if k.endswith(_REFERENCE_SUFFIXES):
         return False
-    return any(word in k for word in _SENSITIVE_WORDS)
+    return _SENSITIVE.search(k) is not None
 
 
 def protect(value: Any, key: object = None) -> Any:

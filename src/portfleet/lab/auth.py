@@ -52,12 +52,17 @@ class NtlmCredentialStore:
     host gets its own accepted password by pointing NTLM_USER_FILE at the right file just for the duration
     of its acceptor's step(): the lab's file, or, for a host with the wrong_password fault, a file holding
     a random password no client knows. The lab runs one asyncio thread, so the switch cannot race.
-    Files live in a private temporary directory (0700, files 0600) removed by close().
+    Files live in a private directory (0700, files 0600; by default a fresh one inside `parent`, which the
+    lab sets to its state directory, where the credentials already are) removed by close().
     """
 
-    def __init__(self, username: str, password: str, domains: list[str] | None = None) -> None:
+    def __init__(
+        self, username: str, password: str, domains: list[str] | None = None, parent: Path | None = None
+    ) -> None:
         self.username = username
-        self._dir = Path(tempfile.mkdtemp(prefix="portfleet-lab-ntlm-"))
+        if parent is not None:
+            Path(parent).mkdir(parents=True, exist_ok=True)
+        self._dir = Path(tempfile.mkdtemp(prefix=".ntlm-", dir=parent))
         os.chmod(self._dir, 0o700)
         # Local accounts are accepted with no domain, '.', or any host/workgroup name as the domain part.
         names = ["", ".", "WORKGROUP", "WORKSTATION"] + [d.upper() for d in (domains or [])]

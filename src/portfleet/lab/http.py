@@ -219,12 +219,11 @@ async def serve_connection(conn: Connection, handler: Handler, idle_timeout: flo
     try:
         while not conn.closed:
             try:
-                async with asyncio.timeout(idle_timeout):
-                    request = await read_request(conn)
+                request = await asyncio.wait_for(read_request(conn), idle_timeout)
             except BadRequest as exc:
                 conn.writer.write(render_response(Response(exc.status), keep_alive=False))
                 break
-            except (TimeoutError, asyncio.IncompleteReadError, ConnectionError, ssl.SSLError, OSError):
+            except (asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError, ssl.SSLError, OSError):
                 break
             if request is None:
                 break

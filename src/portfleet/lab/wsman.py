@@ -159,6 +159,13 @@ def fault_invalid_message() -> WsmanFault:
     return WsmanFault("s:Sender", "w:SchemaValidationError", text, 2150858817, text)
 
 
+def fault_internal_error() -> WsmanFault:
+    """The shell plugin failed: s:Receiver/w:InternalError carrying the Win32 error of the failure, here
+    ERROR_INTERNAL_ERROR (1359, "An internal error occurred.")."""
+    text = "An internal error occurred. "
+    return WsmanFault("s:Receiver", "w:InternalError", text, 1359, text)
+
+
 # --- requests ---------------------------------------------------------------------------------------
 
 

@@ -5,7 +5,8 @@ Labels are translated ("Start Port" / "Startport" / "Port de démarrage"; "Numbe
 start first, count second (KB 929851; samples in tests/data/windows/). The excluded-range table is
 two numbers per row, an optional trailing "*" marking an administered (netsh-added) exclusion.
 Windows Server 2003 has no "int ipv4" context: netsh answers "The following command was not found:
-int ipv4 show dynamicport tcp." (translated), which echoes the command back: that echo is the tell.
+int ipv4 show dynamicport tcp." (translated: "Der folgende Befehl wurde nicht gefunden: ..."), which
+echoes the command back after a colon: that echo is the tell.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class PortRange:
 
 _LABELLED_NUMBER = re.compile(r"^[^:\r\n]*\S[^:\r\n]*:\s*(\d+)\s*$")
 _EXCLUDED_ROW = re.compile(r"^\s*(\d+)\s+(\d+)\s*(\*)?\s*$")
-_NOT_FOUND_ECHO = re.compile(r"\b(?:int|interface)\s+ipv[46]\s+show\s+\w+", re.IGNORECASE)
+_NOT_FOUND_ECHO = re.compile(r":\s*(?:int|interface)\s+ipv[46]\s+\w+\s+\w+", re.IGNORECASE)
 
 
 def command_not_found(text: str | None) -> bool:

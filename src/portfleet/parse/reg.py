@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 RegData = int | str | list[str]
 
-_VALUE_LINE = re.compile(r"^[ \t]+(?P<name>.*?)[ \t]+(?P<type>REG_[A-Z_]+)(?:[ \t]+(?P<data>.*?))?[ \t]*$")
+_VALUE_LINE = re.compile(r"^[ \t]+(?P<name>\S.*?)[ \t]+(?P<type>REG_[A-Z_]+)(?:[ \t]+(?P<data>.*?))?[ \t]*$")
 _HIVES = ("HKEY_LOCAL_MACHINE", "HKEY_CURRENT_USER", "HKEY_USERS", "HKEY_CLASSES_ROOT", "HKEY_CURRENT_CONFIG",
           "HKLM", "HKCU", "HKU", "HKCR", "HKCC")
 # reg.exe prints its errors as "<LABEL>: <message>" (label translated, at most a couple of words).

@@ -97,7 +97,7 @@ def _parse_block(lines: list[str]) -> Event | None:
     level = fields[5] if len(fields) == _FIELD_COUNT else ""
     body = [fields[-1]] if len(fields) == _FIELD_COUNT and fields[-1] else []
     body += [line.rstrip() for line in lines[body_start:]]
-    message = "\n".join(body).strip()
+    message = strip_bidi("\n".join(body)).strip()
     return Event(id=event_id, source=source, date=date, level=level, message=message)
 
 

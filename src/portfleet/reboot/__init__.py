@@ -1,1 +1,1 @@
-
+"""portfleet reboot: maintenance windows, rolling-reboot plans and their calendar export, execution."""

@@ -207,8 +207,11 @@ def plan_reboots(
 
     unschedulable: list[Unschedulable] = []
     waiting: dict[str, _Waiting] = {}
+    by_schedule: dict[MaintenanceSchedule, list[Window]] = {}  # hosts of one group share a schedule
     for h in sorted(hosts, key=lambda h: h.name):
-        usable = [w for w in h.schedule.windows_between(now, horizon_end) if max(w.start, now) + h.duration <= w.end]
+        if h.schedule not in by_schedule:
+            by_schedule[h.schedule] = h.schedule.windows_between(now, horizon_end)
+        usable = [w for w in by_schedule[h.schedule] if max(w.start, now) + h.duration <= w.end]
         if usable:
             waiting[h.name] = _Waiting(h, usable)
         else:
@@ -223,7 +226,7 @@ def plan_reboots(
             w = entry.first_fit(t)
             if w is None:  # later batches used up every window it had within the horizon
                 del waiting[name]
-                unschedulable.append(Unschedulable(name, _why_crowded_out(entry.host, policy)))
+                unschedulable.append(Unschedulable(name, _why_crowded_out(policy)))
             else:
                 ready.append((max(w.start, t), w, entry.host))
         if not ready:
@@ -297,7 +300,9 @@ def _parse_share(value: int | str, what: str, allow_percent: bool = True) -> tup
     if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
         count = int(value)
         if count < 1:
-            raise PolicyError(f"{what}: must be at least 1, got {count} (to keep hosts from rebooting, leave them out)")
+            raise PolicyError(
+                f"{what}: must be at least 1, got {count} (to keep hosts from rebooting, leave them out)"
+            )
         return count, None
     if allow_percent and isinstance(value, str):
         m = _SHARE_RE.fullmatch(value)
@@ -306,7 +311,8 @@ def _parse_share(value: int | str, what: str, allow_percent: bool = True) -> tup
             if 0 < pct <= 100:
                 return None, pct
             raise PolicyError(f"{what}: {value!r} is out of range (a share is above 0% and at most 100%)")
-    raise PolicyError(f"{what}: {value!r} is not a {'count or a percentage' if allow_percent else 'count'} (write e.g. {example})")
+    kind = "count or a percentage" if allow_percent else "count"
+    raise PolicyError(f"{what}: {value!r} is not a {kind} (write e.g. {example})")
 
 
 def _resolve(value: int | str, total: int, what: str) -> int:
@@ -356,7 +362,7 @@ def _why_no_window(h: RebootHost, now: datetime, horizon: timedelta) -> str:
     return f"no maintenance window in the next {days} nor the year after{frozen}"
 
 
-def _why_crowded_out(h: RebootHost, policy: RebootPolicy) -> str:
+def _why_crowded_out(policy: RebootPolicy) -> str:
     return (
         f"its maintenance windows in the next {_fmt_days(policy.horizon)} are taken by earlier batches "
         "(batch size, max parallel and group max_unavailable limits); widen its windows or the limits"

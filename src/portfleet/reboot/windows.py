@@ -125,10 +125,10 @@ class Window:
         return self.start <= start and start + duration <= self.end
 
     def describe(self) -> str:
-        """Human form in local time, e.g. 'Sun 2027-03-28 03:00 CEST - 05:00 CEST (Europe/Berlin)'."""
+        """Local-time form, e.g. "Sun 2027-03-28 03:00 CEST - 05:00 CEST (Europe/Berlin 'Sun 02:00-05:00')"."""
         ls, le = self.local_start, self.local_end
-        end_fmt = "%H:%M %Z" if le.date() == ls.date() or le.time() == time(0) else "%a %Y-%m-%d %H:%M %Z"
-        return f"{ls:%a %Y-%m-%d %H:%M %Z} - {le.strftime(end_fmt)} ({self.tz})"
+        end_fmt = "%H:%M %Z" if le.date() == ls.date() else "%a %Y-%m-%d %H:%M %Z"
+        return f"{ls:%a %Y-%m-%d %H:%M %Z} - {le.strftime(end_fmt)} ({self.tz} {self.spec!r})"
 
 
 @dataclass(frozen=True)
@@ -153,7 +153,8 @@ class MaintenanceSchedule:
         when `after` is inside it), or None when none starts before `after + within`."""
         after = _as_utc(after, "after")
         limit = after + within
-        for w in self._merged(self._local_date(after) - timedelta(days=2), self._local_date(limit) + timedelta(days=1)):
+        first, last = self._local_date(after) - timedelta(days=2), self._local_date(limit) + timedelta(days=1)
+        for w in self._merged(first, last):
             if w.start >= limit:
                 return None
             if w.end > after:
@@ -264,13 +265,18 @@ def parse_windows(
 def parse_timezone(tz: str, source: str = "<input>", line: int | None = None) -> str:
     """Validate an IANA zone name; the error suggests the closest real names."""
     if not isinstance(tz, str) or not tz.strip():
-        raise WindowError(f"time zone {tz!r} is not a zone name (use an IANA name such as Europe/Berlin or UTC)", source, line)
+        hint = "use an IANA name such as Europe/Berlin or UTC"
+        raise WindowError(f"time zone {tz!r} is not a zone name ({hint})", source, line)
     name = tz.strip()
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         close = difflib.get_close_matches(name, sorted(available_timezones()), n=3, cutoff=0.6)
-        hint = f"did you mean {', '.join(close)}?" if close else "use an IANA name such as Europe/Berlin, America/New_York or UTC"
+        hint = (
+            f"did you mean {', '.join(close)}?"
+            if close
+            else "use an IANA name such as Europe/Berlin, America/New_York or UTC"
+        )
         raise WindowError(f"unknown time zone {name!r} ({hint})", source, line) from None
     return name
 

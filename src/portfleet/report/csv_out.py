@@ -30,6 +30,6 @@ def write_csv(report: RunReport, out: IO[str] | None = None) -> None:
                     to_text(s.actual, absent=""),
                     to_text(s.effective, absent=""),
                     s.status,
-                    s.detail or h.detail,
+                    s.detail,
                 ]
             )

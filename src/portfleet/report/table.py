@@ -7,7 +7,6 @@ from rich.table import Table
 from rich.text import Text
 
 from portfleet.audit import HostReport, RunReport
-from portfleet.values import to_text
 
 STYLE = {
     "compliant": "green",
@@ -22,6 +21,7 @@ STYLE = {
     "failed": "red",
     "unreadable": "red",
     "invalid": "red",
+    "unrestorable": "red",
     "unverified": "red",
     "planned": "yellow",
     "done": "green",
@@ -42,18 +42,35 @@ def _styled(text: str, status: str) -> Text:
     return Text(text, style=STYLE.get(status, ""))
 
 
+def _short(value: object) -> str:
+    """Compact cell text: ranges as first-last, absent as '-'; the JSON keeps the full values."""
+    from portfleet.settings import PortRange
+
+    if value is None:
+        return "-"
+    if isinstance(value, PortRange):
+        return f"{value.start}-{value.end}"
+    return str(value)
+
+
 def _cell(h: HostReport, key: str) -> Text:
     for s in h.settings:
         if s.key == key:
-            actual = to_text(s.actual)
+            actual = _short(s.actual)
             if s.status == "drift":
-                return _styled(f"{actual} -> {to_text(s.desired)}", "drift")
+                return _styled(f"{actual} → {_short(s.desired)}", "drift")
             if s.status == "pending_reboot":
-                return _styled(f"{actual} (reboot)", "pending_reboot")
+                return _styled(f"{actual} ⟳", "pending_reboot")
             if s.status == "unsupported":
                 return _styled("n/a", "unsupported")
             return _styled(actual, s.status)
     return Text("")
+
+
+def _os(h: HostReport) -> str:
+    if h.facts is None:
+        return ""
+    return getattr(h.facts, "os_label", None) or h.facts.os_version or ""
 
 
 def audit_table(report: RunReport, title: str | None = None) -> Table:
@@ -62,22 +79,22 @@ def audit_table(report: RunReport, title: str | None = None) -> Table:
         for s in h.settings:
             if s.key not in keys:
                 keys.append(s.key)
-    table = Table(title=title, title_justify="left", header_style="bold")
-    table.add_column("host")
-    table.add_column("status")
-    table.add_column("os")
+    table = Table(title=title, title_justify="left", header_style="bold", caption_justify="left")
+    table.add_column("host", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("os", no_wrap=True)
     for k in keys:
-        table.add_column(SHORT.get(k, k))
-    table.add_column("detail", overflow="fold", max_width=60)
+        table.add_column(SHORT.get(k, k), no_wrap=True)
+    with_detail = any(h.detail for h in report.hosts)
+    if with_detail:
+        table.add_column("detail", overflow="fold", ratio=1)
     for h in report.hosts:
-        os_version = (h.facts.os_version if h.facts else None) or ""
-        table.add_row(
-            h.name,
-            _styled(h.status, h.status),
-            os_version,
-            *[_cell(h, k) for k in keys],
-            h.detail,
-        )
+        row = [h.name, _styled(h.status, h.status), _os(h), *[_cell(h, k) for k in keys]]
+        if with_detail:
+            row.append(h.detail)
+        table.add_row(*row)
+    if any(s.status == "pending_reboot" for h in report.hosts for s in h.settings):
+        table.caption = "⟳ written, takes effect at the next reboot;  a → b: drift, a is set, b is wanted;  - absent"
     return table
 
 
@@ -95,8 +112,8 @@ def summary_line(report: RunReport) -> Text:
 
 def changes_table(report: RunReport, diff: bool) -> Table:
     table = Table(header_style="bold", title_justify="left")
-    table.add_column("host")
-    table.add_column("setting")
+    table.add_column("host", no_wrap=True)
+    table.add_column("setting", no_wrap=True)
     if diff:
         table.add_column("before")
         table.add_column("after")
@@ -106,7 +123,7 @@ def changes_table(report: RunReport, diff: bool) -> Table:
         for c in h.changes:
             row = [h.name, c.key]
             if diff:
-                row += [to_text(c.before), to_text(c.after)]
+                row += [_short(c.before), _short(c.after)]
             row += [_styled(c.state, c.state), c.command]
             table.add_row(*row)
     return table

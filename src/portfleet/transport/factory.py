@@ -17,6 +17,7 @@ class ConnectOptions:
     operation_timeout: int = 20
     connect_retries: int = 2
     ca_bundle: str | None = None  # --ca-bundle: default CA file for hosts without ansible_winrm_ca_trust_path
+    prompted_password: Any = None  # -k/--ask-pass: a Secret used for hosts whose inventory sets none
 
 
 def _truthy(value: Any) -> bool:
@@ -27,12 +28,18 @@ def _truthy(value: Any) -> bool:
 
 def winrm_target(host: Any, options: ConnectOptions) -> WinRMTarget:
     """Map Ansible's winrm connection vars onto a WinRMTarget (the password stays inside it)."""
+    from portfleet.inventory import InventoryError
+
     v = host.vars
-    secret = host.password
+    try:
+        secret = host.password or options.prompted_password
+    except InventoryError as exc:  # portfleet_password_env names a missing variable
+        raise TransportError("auth_failed", str(exc)) from None
     if secret is None:
         raise TransportError(
             "auth_failed",
-            f"{host.name}: no password: set ansible_password, or portfleet_password_env: VAR naming an environment variable",
+            f"{host.name}: no password: set ansible_password, portfleet_password_env: VAR naming an "
+            "environment variable, or pass -k/--ask-pass",
         )
     user = host.user
     if not user:
@@ -42,7 +49,8 @@ def winrm_target(host: Any, options: ConnectOptions) -> WinRMTarget:
         host=host.name,
         address=host.address,
         port=host.port,
-        scheme=host.scheme,
+        scheme=host.scheme or "http",
+        path=host.winrm_path,
         transport=host.winrm_transport,
         username=user,
         password=secret.reveal(),
@@ -52,6 +60,7 @@ def winrm_target(host: Any, options: ConnectOptions) -> WinRMTarget:
         connect_timeout=float(v.get("ansible_winrm_connection_timeout", options.connect_timeout)),
         operation_timeout=op_timeout,
         connect_retries=options.connect_retries,
+        proxy=v.get("ansible_winrm_proxy") or None,
     )
 
 

@@ -38,14 +38,16 @@ class WinRMTarget:
     port: int
     scheme: str  # "http" | "https"
     transport: str  # "ntlm" | "basic" | "ssl" | ...
-    username: str
-    password: str
+    username: str = ""
+    password: str = ""
+    path: str = "/wsman"
     cert_validation: bool = True
     ca_trust_path: str | None = None
     allow_unencrypted: bool = False
     connect_timeout: float = 10.0
     operation_timeout: int = 20
     connect_retries: int = 2
+    proxy: str | None = None  # ansible_winrm_proxy; None: connect directly, ignoring *_PROXY env vars
 
     def __repr__(self) -> str:  # keep the secret out of logs and tracebacks
         return (
@@ -58,7 +60,7 @@ class WinRMTarget:
     @property
     def endpoint(self) -> str:
         address = f"[{self.address}]" if ":" in self.address else self.address
-        return f"{self.scheme}://{address}:{self.port}/wsman"
+        return f"{self.scheme}://{address}:{self.port}{self.path}"
 
 
 def _decode(data: bytes) -> str:
@@ -102,7 +104,10 @@ class WinRMSession:
             username=t.username,
             password=t.password,
             server_cert_validation="validate" if t.cert_validation else "ignore",
-            ca_trust_path=t.ca_trust_path if t.ca_trust_path else "legacy_requests",
+            # None: requests' default trust store; a path: that CA bundle. (pywinrm's default,
+            # "legacy_requests", silently takes REQUESTS_CA_BUNDLE from the environment.)
+            ca_trust_path=t.ca_trust_path or None,  # type: ignore[arg-type]
+            proxy=t.proxy,
             read_timeout_sec=read_timeout,
             operation_timeout_sec=t.operation_timeout,
             message_encryption="auto",

@@ -20,6 +20,7 @@ class Output:
 
     chunks: list[tuple[int, str]] = field(default_factory=list)
     code: int | None = 0  # None: an internal command that leaves ERRORLEVEL as it was (echo, rem, ver)
+    waiting_for_input: bool = False  # the program blocks reading stdin (a prompt with nothing to answer)
 
     def out(self, text: str) -> "Output":
         if text:

@@ -309,11 +309,13 @@ class _Parser:
             if self.peek() != ("op", ")"):
                 raise CmdSyntaxError("newline")
             self.pos += 1
-            redirects = self._redirects()
-            # text after ")" that is not an operator is a syntax error in cmd
-            if (nt := self.peek()) and nt[0] == "text" and str(nt[1]).strip():
-                raise CmdSyntaxError(_unescape(str(nt[1]).split()[0]))
-            if nt and nt[0] == "text":
+            redirects: list[Redirect] = []
+            while (nt := self.peek()) and nt[0] in ("text", "redir"):
+                if nt[0] == "text" and str(nt[1]).strip():
+                    # text after ")" that is not an operator or a redirection is a syntax error in cmd
+                    raise CmdSyntaxError(_unescape(str(nt[1]).split()[0]))
+                if nt[0] == "redir":
+                    redirects.append(nt[1])  # type: ignore[arg-type]
                 self.pos += 1
             if body is None:
                 raise CmdSyntaxError(")")
@@ -330,13 +332,6 @@ class _Parser:
         if not text.strip() and not redirects:
             return None
         return Simple(text, redirects)
-
-    def _redirects(self) -> list[Redirect]:
-        out = []
-        while (t := self.peek()) and t[0] == "redir":
-            self.pos += 1
-            out.append(t[1])  # type: ignore[arg-type]
-        return out
 
 
 def parse(line: str) -> Node | None:
@@ -365,19 +360,22 @@ class Shell:
         if node is None:
             return Output().exit(self.errorlevel)
         out = self.run(node, self.ctx.stdin)
-        return Output(out.chunks, self.errorlevel)
+        return Output(out.chunks, self.errorlevel, out.waiting_for_input)
 
     def run(self, node: Node, stdin: str | None) -> Output:
         if isinstance(node, Binary):
             if node.op == "|":
                 left = self.run(node.left, stdin)
                 right = self.run(node.right, left.stdout)
-                return Output([c for c in left.chunks if c[0] == STDERR] + right.chunks, right.code)
+                return Output([c for c in left.chunks if c[0] == STDERR] + right.chunks, right.code,
+                              left.waiting_for_input or right.waiting_for_input)
             left = self.run(node.left, stdin)
+            if left.waiting_for_input:  # a blocked program never returns: nothing after it runs
+                return left
             success = left.code is None or left.code == 0
             if node.op == "&" or (node.op == "&&" and success) or (node.op == "||" and not success):
                 right = self.run(node.right, stdin)
-                return Output(left.chunks + right.chunks, right.code)
+                return Output(left.chunks + right.chunks, right.code, right.waiting_for_input)
             return left
         if isinstance(node, Group):
             stdin2 = self._stdin_for(node.redirects, stdin)
@@ -437,7 +435,7 @@ class Shell:
             elif dest.startswith("file:"):
                 name = dest[5:]
                 self.ctx.files[name] = self.ctx.files.get(name, "") + text
-        return Output(chunks, out.code)
+        return Output(chunks, out.code, out.waiting_for_input)
 
     # -- one command
     def simple(self, text: str, stdin: str | None) -> Output:

@@ -1,0 +1,191 @@
+"""The mutable inventory the format parsers fill in: groups, hosts, their own vars, and where
+each came from. Mirrors Ansible's InventoryData / Group / Host bookkeeping
+(``add_group``, ``add_host``, ``add_child``, ``set_variable``, ``reconcile_inventory``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from portfleet.inventory.errors import InventoryError
+
+GROUP_PRIORITY_VAR = "ansible_group_priority"
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a var (or a host, or a group) was defined; ``level`` orders merge layers (higher wins)."""
+
+    path: Path
+    line: int | None = None
+    level: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}" if self.line else str(self.path)
+
+
+@dataclass
+class RawGroup:
+    name: str
+    origin: Origin | None = None
+    hosts: list[str] = field(default_factory=list)
+    children: list[str] = field(default_factory=list)
+    parents: list[str] = field(default_factory=list)
+    vars: dict[str, Any] = field(default_factory=dict)
+    var_origins: dict[str, Origin] = field(default_factory=dict)
+    priority: int = 1  # Ansible's default ansible_group_priority
+
+
+@dataclass
+class RawHost:
+    name: str
+    origin: Origin
+    groups: list[str] = field(default_factory=list)  # direct memberships, in order
+    vars: dict[str, Any] = field(default_factory=dict)
+    var_origins: dict[str, Origin] = field(default_factory=dict)
+
+
+class InventoryBuilder:
+    def __init__(self) -> None:
+        self.groups: dict[str, RawGroup] = {}
+        self.hosts: dict[str, RawHost] = {}
+        self.warnings: list[str] = []
+        # Ansible's InventoryData starts with 'all' and its child 'ungrouped'.
+        self.groups["all"] = RawGroup("all")
+        self.groups["ungrouped"] = RawGroup("ungrouped", parents=["all"])
+        self.groups["all"].children.append("ungrouped")
+
+    # -- groups ------------------------------------------------------------------------------
+    def add_group(self, name: str, origin: Origin) -> RawGroup:
+        if not name or not name.strip():
+            raise InventoryError("empty group name", origin.path, origin.line)
+        group = self.groups.get(name)
+        if group is None:
+            group = self.groups[name] = RawGroup(name, origin)
+        elif group.origin is None:
+            group.origin = origin
+        return group
+
+    def ancestors(self, name: str) -> list[str]:
+        seen: list[str] = []
+        todo = list(self.groups[name].parents)
+        while todo:
+            g = todo.pop()
+            if g not in seen:
+                seen.append(g)
+                todo.extend(self.groups[g].parents)
+        return seen
+
+    def _path_down(self, start: str, goal: str) -> list[str]:
+        """Names from ``start`` down the child links to ``goal`` (for a loop's error message)."""
+        stack: list[tuple[str, list[str]]] = [(start, [start])]
+        seen: set[str] = set()
+        while stack:
+            node, path = stack.pop()
+            if node == goal:
+                return path
+            if node in seen:
+                continue
+            seen.add(node)
+            for child in self.groups[node].children:
+                stack.append((child, path + [child]))
+        return [start, goal]
+
+    def add_child(self, parent: str, child: str, origin: Origin) -> None:
+        where = (origin.path, origin.line)
+        if child == "all":
+            raise InventoryError(
+                f"group 'all' can't be a child of {parent!r}: 'all' is the implicit root of every inventory",
+                *where,
+            )
+        if parent == child:
+            raise InventoryError(f"group {parent!r} can't be its own child", *where)
+        p, c = self.groups[parent], self.groups[child]
+        if child in p.children:
+            return
+        if child in self.ancestors(parent):
+            loop = " -> ".join(self._path_down(child, parent) + [child])
+            raise InventoryError(
+                f"making {child!r} a child of {parent!r} creates a loop ({loop}); "
+                f"a group can't contain itself, remove one of these children links",
+                *where,
+            )
+        p.children.append(child)
+        c.parents.append(parent)
+
+    def set_group_var(self, group: str, key: str, value: Any, origin: Origin) -> None:
+        g = self.groups[group]
+        if key == GROUP_PRIORITY_VAR:
+            # Ansible keeps this one out of the group's vars: it only orders the merge.
+            if isinstance(value, bool) or not _is_int(value):
+                raise InventoryError(
+                    f"{GROUP_PRIORITY_VAR} of group {group!r} must be a whole number (higher merges later), "
+                    f"got {value!r}",
+                    origin.path,
+                    origin.line,
+                )
+            g.priority = int(value)
+            return
+        g.vars[key] = value
+        g.var_origins[key] = origin
+
+    # -- hosts -------------------------------------------------------------------------------
+    def add_host(self, name: str, group: str, origin: Origin, port: int | None = None) -> RawHost:
+        if not name or not name.strip():
+            raise InventoryError("empty host name", origin.path, origin.line)
+        host = self.hosts.get(name)
+        if host is None:
+            host = self.hosts[name] = RawHost(name, origin)
+        g = self.groups[group]
+        if name not in g.hosts:
+            g.hosts.append(name)
+        if group not in host.groups:
+            host.groups.append(group)
+        if port is not None:
+            self.set_host_var(name, "ansible_port", port, origin)
+        return host
+
+    def set_host_var(self, host: str, key: str, value: Any, origin: Origin) -> None:
+        h = self.hosts[host]
+        h.vars[key] = value
+        h.var_origins[key] = origin
+
+    # -- after all sources are read ----------------------------------------------------------
+    def reconcile(self) -> None:
+        """Ansible's reconcile_inventory: parentless groups go under 'all'; hosts in no group
+        but 'all' go to 'ungrouped'; a host in a real group leaves 'ungrouped'."""
+        for name, group in self.groups.items():
+            if name != "all" and not group.parents:
+                group.parents.append("all")
+                self.groups["all"].children.append(name)
+        ungrouped = self.groups["ungrouped"]
+        for host in self.hosts.values():
+            real = [g for g in host.groups if g not in ("all", "ungrouped")]
+            if real and "ungrouped" in host.groups:
+                host.groups.remove("ungrouped")
+                ungrouped.hosts.remove(host.name)
+            elif not real and "ungrouped" not in host.groups:
+                host.groups.append("ungrouped")
+                ungrouped.hosts.append(host.name)
+
+    def depths(self) -> dict[str, int]:
+        """Longest path from 'all' (depth 0), as Ansible's Group.depth after add_child_group."""
+        depth: dict[str, int] = {}
+
+        def visit(name: str) -> int:
+            if name not in depth:
+                parents = self.groups[name].parents
+                depth[name] = 0 if not parents else 1 + max(visit(p) for p in parents)
+            return depth[name]
+
+        for name in self.groups:
+            visit(name)
+        return depth
+
+
+def _is_int(value: Any) -> bool:
+    if isinstance(value, int):
+        return True
+    return isinstance(value, str) and value.strip().lstrip("-").isdigit()

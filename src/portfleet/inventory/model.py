@@ -1,0 +1,329 @@
+"""The read-only result of loading an inventory: Host, Group, Inventory.
+
+Host carries the merged vars (Ansible's precedence, see loader.py) and typed accessors for the
+connection vars portfleet honours, named as Ansible's winrm and ssh connection plugins name them
+(https://docs.ansible.com/ansible/latest/collections/ansible/builtin/winrm_connection.html,
+https://docs.ansible.com/ansible/latest/collections/ansible/builtin/ssh_connection.html).
+Where a plugin accepts several var names for one option, the last one in its list wins, as in
+Ansible's config resolution (e.g. ansible_winrm_password over ansible_password).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from portfleet.inventory.builder import Origin
+from portfleet.inventory.errors import InventoryError
+from portfleet.inventory.secret import Secret
+
+WINRM_CONNECTIONS = ("winrm", "psrp")
+DEFAULT_CONNECTION = "ssh"  # Ansible's default connection plugin
+WINRM_HTTP_PORT, WINRM_HTTPS_PORT, SSH_PORT = 5985, 5986, 22
+# pywinrm's transports (winrm.transport.Transport); Ansible passes the name through.
+WINRM_TRANSPORTS = ("basic", "certificate", "credssp", "kerberos", "ntlm", "plaintext", "ssl")
+CERT_VALIDATION = ("validate", "ignore")
+PLATFORMS = ("windows", "linux")
+PASSWORD_ENV_VAR = "portfleet_password_env"
+
+# option -> (winrm plugin var names, ssh plugin var names), lowest to highest precedence
+_VARS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "address": (("ansible_host", "ansible_winrm_host"), ("ansible_host", "ansible_ssh_host")),
+    "user": (("ansible_user", "ansible_winrm_user"), ("ansible_user", "ansible_ssh_user")),
+    "port": (("ansible_port", "ansible_winrm_port"), ("ansible_port", "ansible_ssh_port")),
+    "password": (
+        ("ansible_password", "ansible_winrm_pass", "ansible_winrm_password"),
+        ("ansible_password", "ansible_ssh_pass", "ansible_ssh_password"),
+    ),
+    "private_key_file": ((), ("ansible_private_key_file", "ansible_ssh_private_key_file")),
+}
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _did_you_mean(text: str | None, choices: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(text, choices, n=1, cutoff=0.5) if text else []
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Host:
+    """One inventory host: ``vars`` merged all < parent group < child group < host, secrets wrapped."""
+
+    name: str
+    vars: dict[str, Any]
+    groups: frozenset[str]
+    origins: Mapping[str, Origin] = field(default_factory=dict)
+    source: Path | None = None
+    own_keys: frozenset[str] = frozenset()  # vars set on the host itself (host line / host_vars)
+
+    def __repr__(self) -> str:
+        return f"Host({self.name!r}, groups={sorted(self.groups)!r}, vars={self.vars!r})"
+
+    __str__ = __repr__
+
+    # -- helpers -----------------------------------------------------------------------------
+    @property
+    def group_names(self) -> list[str]:
+        """Ansible's ``group_names``: every group of the host but 'all', sorted."""
+        return sorted(g for g in self.groups if g != "all")
+
+    def var_origin(self, key: str) -> Origin | None:
+        """file:line (and merge level) of the definition of ``key`` that won."""
+        return self.origins.get(key)
+
+    def _error(self, key: str, problem: str) -> InventoryError:
+        origin = self.origins.get(key)
+        path = origin.path if origin else self.source
+        return InventoryError(f"{key} for host {self.name!r} {problem}", path, origin.line if origin else None)
+
+    def _pick(self, option: str) -> tuple[str | None, Any]:
+        names = _VARS[option][0 if self.is_winrm else 1]
+        found: tuple[str | None, Any] = (None, None)
+        for key in names:
+            if self.vars.get(key) is not None:
+                found = (key, self.vars[key])
+        return found
+
+    def _text(self, key: str | None, value: Any) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, (dict, list, bool)) or (key and isinstance(value, Secret)):
+            raise self._error(str(key), "must be a single text value")
+        return str(value)
+
+    def _choice(self, key: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self.vars.get(key)
+        if value is None:
+            return default
+        text = str(value).strip().lower() if isinstance(value, str) else None
+        if text not in choices:
+            raise self._error(key, f"is {value!r}; valid values: {', '.join(choices)}{_did_you_mean(text, choices)}")
+        return text
+
+    # -- connection vars ---------------------------------------------------------------------
+    @property
+    def connection(self) -> str:
+        """``ansible_connection``; Ansible's default is ssh."""
+        value = self.vars.get("ansible_connection")
+        if value is None:
+            return DEFAULT_CONNECTION
+        if not isinstance(value, str) or not value.strip():
+            raise self._error("ansible_connection", "must be a connection name such as winrm or ssh")
+        return value.strip().lower()
+
+    @property
+    def is_winrm(self) -> bool:
+        return self.connection in WINRM_CONNECTIONS
+
+    @property
+    def address(self) -> str:
+        """``ansible_host`` (or the plugin's alias), else the inventory name."""
+        key, value = self._pick("address")
+        return self._text(key, value) or self.name
+
+    @property
+    def user(self) -> str | None:
+        key, value = self._pick("user")
+        return self._text(key, value)
+
+    def _explicit_scheme(self) -> str | None:
+        if self.vars.get("ansible_winrm_scheme") is None:
+            return None
+        return self._choice("ansible_winrm_scheme", "https", ("http", "https"))
+
+    def _explicit_port(self) -> int | None:
+        key, value = self._pick("port")
+        if value is None:
+            return None
+        if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit())):
+            raise self._error(str(key), f"is {value!r}, not a port: write a number from 1 to 65535")
+        port = int(value)
+        if not 1 <= port <= 65535:
+            raise self._error(str(key), f"is {port}, out of range: a port is a number from 1 to 65535")
+        return port
+
+    @property
+    def port(self) -> int:
+        """``ansible_port``; else winrm 5985 for http / 5986 otherwise (Ansible's winrm default), ssh 22."""
+        explicit = self._explicit_port()
+        if explicit is not None:
+            return explicit
+        if self.is_winrm:
+            return WINRM_HTTP_PORT if self._explicit_scheme() == "http" else WINRM_HTTPS_PORT
+        return SSH_PORT
+
+    @property
+    def scheme(self) -> str | None:
+        """``ansible_winrm_scheme``; unset: http if the port is 5985, else https (as the winrm plugin).
+        None for non-WinRM hosts."""
+        if not self.is_winrm:
+            return None
+        return self._explicit_scheme() or ("http" if self.port == WINRM_HTTP_PORT else "https")
+
+    @property
+    def winrm_transport(self) -> str:
+        """``ansible_winrm_transport`` (default ntlm). Ansible accepts a list; pywinrm takes one: the first."""
+        value = self.vars.get("ansible_winrm_transport")
+        if value is None:
+            return "ntlm"
+        first = value[0] if isinstance(value, list) and value else value
+        text = str(first).split(",")[0].strip().lower() if isinstance(first, str) else None
+        if text not in WINRM_TRANSPORTS:
+            raise self._error(
+                "ansible_winrm_transport",
+                f"is {value!r}; valid transports: {', '.join(WINRM_TRANSPORTS)}{_did_you_mean(text, WINRM_TRANSPORTS)}",
+            )
+        return text
+
+    @property
+    def cert_validation(self) -> str:
+        """``ansible_winrm_server_cert_validation``: validate (default) or ignore."""
+        return self._choice("ansible_winrm_server_cert_validation", "validate", CERT_VALIDATION)
+
+    @property
+    def ca_trust_path(self) -> str | None:
+        """``ansible_winrm_ca_trust_path``: a CA bundle file or directory to verify the host's TLS certificate."""
+        return self._text("ansible_winrm_ca_trust_path", self.vars.get("ansible_winrm_ca_trust_path"))
+
+    @property
+    def private_key_file(self) -> str | None:
+        """``ansible_ssh_private_key_file`` (or ``ansible_private_key_file``) for SSH hosts."""
+        key, value = self._pick("private_key_file")
+        return self._text(key, value)
+
+    ssh_private_key_file = private_key_file
+
+    @property
+    def winrm_path(self) -> str:
+        """``ansible_winrm_path``: the WS-Man URL path, /wsman by default."""
+        return self._text("ansible_winrm_path", self.vars.get("ansible_winrm_path")) or "/wsman"
+
+    @property
+    def platform(self) -> str | None:
+        """``portfleet_platform``: windows or linux; WinRM hosts default to windows, others to None."""
+        if self.vars.get("portfleet_platform") is None:
+            return "windows" if self.is_winrm else None
+        return self._choice("portfleet_platform", "windows", PLATFORMS)
+
+    # -- password ----------------------------------------------------------------------------
+    def _password_choice(self) -> tuple[str, str] | None:
+        """('literal', var) or ('env', VARNAME): the source defined at the more specific level wins
+        (a host's ansible_password beats a group's portfleet_password_env and vice versa)."""
+        key, value = self._pick("password")
+        env = self.vars.get(PASSWORD_ENV_VAR)
+        if env is None:
+            return ("literal", key) if key else None
+        if key is None:
+            return ("env", PASSWORD_ENV_VAR)
+        lit_level = self.origins[key].level if key in self.origins else 0
+        env_level = self.origins[PASSWORD_ENV_VAR].level if PASSWORD_ENV_VAR in self.origins else 0
+        return ("env", PASSWORD_ENV_VAR) if env_level > lit_level else ("literal", key)
+
+    @property
+    def password_source(self) -> str | None:
+        """Where the password comes from, without it: 'inventory:ansible_password', 'env:VAR' or None."""
+        choice = self._password_choice()
+        if choice is None:
+            return None
+        kind, key = choice
+        return f"env:{self.vars[PASSWORD_ENV_VAR]}" if kind == "env" else f"inventory:{key}"
+
+    def resolve_password(self, environ: Mapping[str, str] | None = None) -> Secret | None:
+        """The password as a Secret, or None if the inventory sets none.
+
+        ``portfleet_password_env: VAR`` reads VAR from ``environ`` (default: the process
+        environment); a missing or empty VAR is an InventoryError naming the host and VAR."""
+        choice = self._password_choice()
+        if choice is None:
+            return None
+        kind, key = choice
+        if kind == "literal":
+            value = self.vars[key]
+            value = value.reveal() if isinstance(value, Secret) else value
+            return Secret(str(value))
+        name = self.vars[PASSWORD_ENV_VAR]
+        if not isinstance(name, str) or not _ENV_NAME.match(name):
+            raise self._error(PASSWORD_ENV_VAR, "must be the name of an environment variable, e.g. PORTFLEET_PASSWORD")
+        env = os.environ if environ is None else environ
+        value = env.get(name)
+        if not value:
+            state = "is empty" if value == "" else "is not set"
+            raise self._error(
+                PASSWORD_ENV_VAR,
+                f"names the environment variable {name}, which {state}: export {name} before running, "
+                "or set ansible_password",
+            )
+        return Secret(value)
+
+    @property
+    def password(self) -> Secret | None:
+        return self.resolve_password()
+
+    def validate(self) -> None:
+        """Check every typed var now, so a bad value fails the load with its file:line."""
+        self.connection
+        self.address
+        self.user
+        self.port
+        self.scheme
+        self.cert_validation
+        self.ca_trust_path
+        self.private_key_file
+        self.platform
+        if self.is_winrm:
+            self.winrm_transport
+        env = self.vars.get(PASSWORD_ENV_VAR)
+        if env is not None and (not isinstance(env, str) or not _ENV_NAME.match(env)):
+            raise self._error(PASSWORD_ENV_VAR, "must be the name of an environment variable, e.g. PORTFLEET_PASSWORD")
+
+
+@dataclass(frozen=True, eq=False)
+class Group:
+    """An inventory group: its direct hosts and children, its own vars (inventory + group_vars)."""
+
+    name: str
+    hosts: tuple[str, ...]
+    children: tuple[str, ...]
+    parents: tuple[str, ...]
+    vars: dict[str, Any]
+    depth: int
+    priority: int = 1
+    origin: Origin | None = None
+
+
+@dataclass(eq=False)
+class Inventory:
+    source: Path
+    hosts: list[Host]
+    groups: dict[str, Group]
+    warnings: list[str] = field(default_factory=list)
+    _by_name: dict[str, Host] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._by_name = {h.name: h for h in self.hosts}
+
+    def host(self, name: str) -> Host:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise InventoryError(f"no host named {name!r} in the inventory", self.source) from None
+
+    def has_host(self, name: str) -> bool:
+        return name in self._by_name
+
+    def group_hosts(self, name: str) -> list[Host]:
+        """Hosts of a group and of all its descendants, in inventory order."""
+        return [h for h in self.hosts if name in h.groups]
+
+    def select(self, pattern: str | None = None, *, limit: str | None = None) -> list[Host]:
+        """Hosts matching an Ansible host pattern (None: all), then narrowed by ``limit``
+        (Ansible's --limit). Raises PatternError when a part matches nothing or nothing is left."""
+        from portfleet.inventory.patterns import select
+
+        return select(self, pattern, limit=limit)

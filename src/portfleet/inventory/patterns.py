@@ -1,0 +1,210 @@
+"""Ansible host patterns: what ``-l/--limit`` and a play's ``hosts:`` accept.
+
+https://docs.ansible.com/ansible/latest/inventory_guide/intro_patterns.html
+Mirrors ansible.inventory.manager: ``a,b`` (or the older ``a:b``) is a union; ``&g`` intersects
+and ``!g`` excludes, applied after all plain parts whatever their position (order_patterns); a
+part is a group or host name, an fnmatch wildcard (``web*``, ``*.example.com``), or a regex after
+``~`` (re.match: anchored at the start only); a part may end in a subscript ``[0]``, ``[-1]``,
+``[0:2]`` (inclusive) or ``[1:]``; ``@file`` in a limit reads patterns from a file, one a line.
+A group match brings the hosts of the group and its descendants; a wildcard also matches host
+names. Differences, on purpose: a part that matches no group and no host is an error (Ansible
+warns "Could not match supplied host pattern, ignoring"), with close names suggested; and hosts
+of a group come in inventory order (Ansible's order across nested groups depends on set order).
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from portfleet.inventory.errors import PatternError
+from portfleet.inventory.ranges import is_ipv6, split_port
+
+if TYPE_CHECKING:
+    from portfleet.inventory.model import Host, Inventory
+
+_SUBSCRIPT = re.compile(r"^(.+)\[(?:(-?[0-9]+)|([0-9]+)([:-])([0-9]*))\]$")
+_COLON_PARTS = re.compile(r"(?:[^\s:\[\]]|\[[^\]]*\])+")
+
+
+def split_host_pattern(pattern: str) -> list[str]:
+    """'a,b[1], c[2:3] , d' -> ['a', 'b[1]', 'c[2:3]', 'd']; colons separate too when the text
+    is not a single host[:port] (Ansible keeps ':' for backwards compatibility)."""
+    pattern = pattern.strip()
+    if "," in pattern:
+        parts = pattern.split(",")
+    elif _is_single_address(pattern):
+        parts = [pattern]
+    else:
+        parts = _COLON_PARTS.findall(pattern)
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _is_single_address(pattern: str) -> bool:
+    # parse_address(pattern, allow_ranges=True) succeeding: a host name / IP, maybe with :port.
+    host, port = split_port(pattern)
+    if port is not None:
+        return True
+    if re.fullmatch(r"(?:[\w-]|\[[^\]]*\])+(?:\.(?:[\w-]|\[[^\]]*\])+)*", pattern):
+        return True
+    return is_ipv6(pattern)
+
+
+def order_patterns(parts: list[str]) -> list[str]:
+    plain = [p for p in parts if p[0] not in "!&"]
+    intersect = [p for p in parts if p[0] == "&"]
+    exclude = [p for p in parts if p[0] == "!"]
+    return (plain or ["all"]) + intersect + exclude
+
+
+class _Matcher:
+    def __init__(self, inventory: Inventory, whole: str) -> None:
+        self.inv = inventory
+        self.whole = whole
+        self.group_names = list(inventory.groups)
+        self.host_names = [h.name for h in inventory.hosts]
+
+    def error(self, message: str) -> PatternError:
+        return PatternError(message, self.whole, self.inv.source)
+
+    def evaluate(self, parts: list[str]) -> list[Host]:
+        hosts: list[Host] = []
+        for part in order_patterns(parts):
+            if self.inv.has_host(part):  # a plain host name, resolved directly as Ansible does
+                if part not in {h.name for h in hosts}:
+                    hosts.append(self.inv.host(part))
+                continue
+            matched = self.match_one(part)
+            if part[0] == "!":
+                names = {h.name for h in matched}
+                hosts = [h for h in hosts if h.name not in names]
+            elif part[0] == "&":
+                names = {h.name for h in matched}
+                hosts = [h for h in hosts if h.name in names]
+            else:
+                have = {h.name for h in hosts}
+                hosts.extend(h for h in matched if h.name not in have)
+        return hosts
+
+    def match_one(self, part: str) -> list[Host]:
+        expr = part[1:] if part[0] in "!&" else part
+        if not expr:
+            raise self.error(f"{part!r} has nothing after {part[0]!r}: write e.g. '!web' or '&web'")
+        expr, subscript = _split_subscript(expr)
+        groups, hosts = self.enumerate(expr)
+        if not hosts and not groups:
+            raise self.error(self.no_match_message(expr))
+        if subscript is not None:
+            hosts = self.apply_subscript(part, hosts, subscript)
+        return hosts
+
+    def compile(self, expr: str) -> re.Pattern[str]:
+        if expr.startswith("~"):
+            try:
+                return re.compile(expr[1:])
+            except re.error as exc:
+                raise self.error(f"invalid regular expression {expr!r}: {exc}") from None
+        return re.compile(fnmatch.translate(expr))
+
+    def enumerate(self, expr: str) -> tuple[list[str], list[Host]]:
+        """(matching group names, hosts) as Ansible's _enumerate_matches."""
+        regex = self.compile(expr)
+        groups = [g for g in self.group_names if regex.match(g)]
+        seen: set[str] = set()
+        result: list[Host] = []
+        for g in groups:
+            for h in self.inv.group_hosts(g):
+                if h.name not in seen:
+                    seen.add(h.name)
+                    result.append(h)
+        # Host names too when no group matched or the pattern is a regex/wildcard.
+        if not groups or expr.startswith("~") or any(c in expr for c in ".?*["):
+            for h in self.inv.hosts:
+                if h.name not in seen and regex.match(h.name):
+                    seen.add(h.name)
+                    result.append(h)
+        return groups, result
+
+    def apply_subscript(self, part: str, hosts: list[Host], subscript: tuple[int, int | None]) -> list[Host]:
+        start, end = subscript
+        try:
+            if end is None:
+                return [hosts[start]]
+            if end == -1:
+                end = len(hosts) - 1
+            if start >= len(hosts):
+                raise IndexError
+            return hosts[start : end + 1]
+        except IndexError:
+            raise self.error(
+                f"subscript in {part!r} is out of range: it selects from {len(hosts)} host(s), "
+                f"numbered 0 to {len(hosts) - 1}"
+            ) from None
+
+    def no_match_message(self, expr: str) -> str:
+        msg = f"no host or group matches {expr!r}"
+        probe = expr.lstrip("~").strip("*?")
+        close = difflib.get_close_matches(probe, self.group_names + self.host_names, n=5, cutoff=0.6)
+        if close:
+            return f"{msg} (did you mean: {', '.join(close)}?)"
+        user_groups = [g for g in self.group_names if g not in ("all", "ungrouped")]
+        if user_groups:
+            shown = ", ".join(user_groups[:12]) + (", ..." if len(user_groups) > 12 else "")
+            return f"{msg} (groups: {shown})"
+        return msg
+
+
+def _split_subscript(expr: str) -> tuple[str, tuple[int, int | None] | None]:
+    if expr.startswith("~"):
+        return expr, None  # a regex keeps its brackets
+    m = _SUBSCRIPT.match(expr)
+    if not m:
+        return expr, None
+    base, index, start, _sep, end = m.groups()
+    if index is not None:
+        return base, (int(index), None)
+    return base, (int(start), int(end) if end else -1)
+
+
+def _expand_files(parts: list[str], whole: str, source: Path) -> list[str]:
+    out: list[str] = []
+    for part in parts:
+        if not part.startswith("@"):
+            out.append(part)
+            continue
+        path = Path(part[1:])
+        if not path.is_file():
+            raise PatternError(f"limit file {str(path)!r} does not exist or is not a file", whole, source)
+        text = path.read_text(encoding="utf-8")
+        out.extend(line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#"))
+    return out
+
+
+def evaluate(inventory: Inventory, pattern: str) -> list[Host]:
+    """Hosts of one pattern string (no 'nothing left' check)."""
+    if not pattern or not pattern.strip():
+        raise PatternError("the host pattern is empty: give a group, a host, 'all' or e.g. 'web*'", pattern, inventory.source)
+    parts = _expand_files(split_host_pattern(pattern), pattern, inventory.source)
+    if not parts:
+        raise PatternError(f"the host pattern {pattern!r} names nothing", pattern, inventory.source)
+    return _Matcher(inventory, pattern).evaluate(parts)
+
+
+def select(inventory: Inventory, pattern: str | None = None, *, limit: str | None = None) -> list[Host]:
+    """Hosts of ``pattern`` (None: all) narrowed by ``limit``; PatternError if none is left."""
+    hosts = list(inventory.hosts) if pattern is None else evaluate(inventory, pattern)
+    if limit is not None:
+        allowed = {h.name for h in evaluate(inventory, limit)}
+        hosts = [h for h in hosts if h.name in allowed]
+    if not hosts:
+        if not inventory.hosts:
+            raise PatternError("the inventory has no hosts", pattern or "", inventory.source)
+        if pattern is not None and limit is not None:
+            asked = f"pattern {pattern!r} with limit {limit!r} leaves"
+        else:
+            asked = f"pattern {pattern or limit!r} leaves"
+        raise PatternError(f"{asked} no hosts to target", pattern or limit or "", inventory.source)
+    return hosts

@@ -1,0 +1,105 @@
+"""``group_vars/`` and ``host_vars/`` next to the inventory (Ansible's host_group_vars plugin).
+
+https://docs.ansible.com/ansible/latest/inventory_guide/intro_inventory.html#organizing-host-and-group-variables
+For an entity NAME Ansible takes the first of ``NAME`` (file or directory), ``NAME.yml``,
+``NAME.yaml``, ``NAME.json`` that exists; a directory contributes all its files (sorted,
+recursively; hidden files and backups~ skipped; extensions none/.yml/.yaml/.json), later files
+winning. The directory they sit in is the inventory file's directory, or the inventory directory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from portfleet.inventory.builder import GROUP_PRIORITY_VAR, Origin
+from portfleet.inventory.errors import InventoryError
+from portfleet.inventory.yamlsrc import line_of, load_mapping, mapping_items, to_python
+
+EXTENSIONS = ("", ".yml", ".yaml", ".json")
+
+
+@dataclass
+class VarsLayer:
+    """Vars of one entity from its vars files, with the file:line of each."""
+
+    vars: dict[str, Any] = field(default_factory=dict)
+    origins: dict[str, Origin] = field(default_factory=dict)
+
+
+def _dir_files(directory: Path) -> list[Path]:
+    found: list[Path] = []
+    for entry in sorted(directory.iterdir(), key=lambda p: p.name):
+        if entry.name.startswith(".") or entry.name.endswith("~"):
+            continue
+        if entry.is_dir() and not entry.suffix:
+            found.extend(_dir_files(entry))
+        elif entry.is_file() and entry.suffix in EXTENSIONS:
+            found.append(entry)
+    return found
+
+
+def find_vars_files(directory: Path, name: str) -> list[Path]:
+    for ext in EXTENSIONS:
+        candidate = directory / (name + ext)
+        if candidate.is_dir():
+            return _dir_files(candidate)
+        if candidate.is_file():
+            return [candidate]
+    return []
+
+
+def load_vars_file(path: Path) -> VarsLayer:
+    layer = VarsLayer()
+    node, loader = load_mapping(path, "a vars file")
+    if node is None:
+        return layer
+    for key, key_node, value_node in mapping_items(node, loader, path):
+        if not isinstance(key, str):
+            raise InventoryError(f"variable names must be text, got {key!r}", path, line_of(key_node))
+        layer.vars[key] = to_python(value_node, loader, path)
+        layer.origins[key] = Origin(path, line_of(key_node))
+    return layer
+
+
+def load_entity_vars(directory: Path, name: str) -> VarsLayer:
+    merged = VarsLayer()
+    for path in find_vars_files(directory, name):
+        layer = load_vars_file(path)
+        merged.vars.update(layer.vars)
+        merged.origins.update(layer.origins)
+    return merged
+
+
+def load_all(base: Path, kind: str, names: list[str], warnings: list[str]) -> dict[str, VarsLayer]:
+    """Vars files under ``base/kind`` (kind: group_vars or host_vars) for each known name."""
+    directory = base / kind
+    if not directory.is_dir():
+        return {}
+    layers = {}
+    for name in names:
+        layer = load_entity_vars(directory, name)
+        if layer.vars:
+            layers[name] = layer
+    known = set(names)
+    for entry in sorted(directory.iterdir(), key=lambda p: p.name):
+        if entry.name.startswith(".") or entry.name.endswith("~"):
+            continue
+        stem = entry.name if entry.is_dir() else entry.name[: len(entry.name) - len(entry.suffix)]
+        if entry.is_file() and entry.suffix not in EXTENSIONS:
+            continue
+        if stem not in known:
+            what = "group" if kind == "group_vars" else "host"
+            warnings.append(f"{entry}: no {what} named {stem!r} in the inventory; these vars apply to nothing")
+    if kind == "group_vars":
+        for name, layer in layers.items():
+            if GROUP_PRIORITY_VAR in layer.vars:
+                # Ansible: "ansible_group_priority can only be set in the inventory source"
+                origin = layer.origins.pop(GROUP_PRIORITY_VAR)
+                del layer.vars[GROUP_PRIORITY_VAR]
+                warnings.append(
+                    f"{origin}: {GROUP_PRIORITY_VAR} is ignored in group_vars files (Ansible reads it only "
+                    f"from the inventory itself); set it on group {name!r} in the inventory"
+                )
+    return layers

@@ -1,0 +1,85 @@
+"""net statistics workstation|server: "Statistics since <local date/time>" (the service start, shortly after
+boot), which is how one reads a Windows Server 2003 host's boot time without wevtutil.
+
+References: https://learn.microsoft.com/windows-server/administration/windows-commands/net-statistics and
+KB 555737-style advice "net statistics server | find "Statistics since"" for the uptime of old Windows.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from .base import Ctx, Output, split_args
+from .messages import lang
+
+_SYNTAX = (
+    "The syntax of this command is:\r\n\r\nNET\r\n"
+    "    [ ACCOUNTS | COMPUTER | CONFIG | CONTINUE | FILE | GROUP | HELP |\r\n"
+    "      HELPMSG | LOCALGROUP | PAUSE | SESSION | SHARE | START |\r\n"
+    "      STATISTICS | STOP | TIME | USE | USER | VIEW ]\r\n\r\n"
+)
+
+
+def local_datetime(dt: datetime, locale: str) -> str:
+    """The locale's short date + long time, as net.exe and schtasks print them."""
+    l = lang(locale)
+    if l == "de":
+        return dt.strftime("%d.%m.%Y %H:%M:%S")
+    if l == "fr":
+        return dt.strftime("%d/%m/%Y %H:%M:%S")
+    hour = dt.hour % 12 or 12
+    return f"{dt.month}/{dt.day}/{dt.year} {hour}:{dt.minute:02d}:{dt.second:02d} {'AM' if dt.hour < 12 else 'PM'}"
+
+
+def run(ctx: Ctx, tail: str, shell) -> Output:
+    args = [a.lower() for a in split_args(tail)]
+    if not args or not "statistics".startswith(args[0]) or len(args[0]) < 4:
+        if args and args[0] in ("helpmsg", "help"):
+            return Output().out(_SYNTAX).exit(0)
+        return Output().err(_SYNTAX).exit(1)
+    if len(args) < 2:
+        return Output().out(
+            "Statistics are available for the following running services:\r\n\r\n"
+            "   Server\r\n   Workstation\r\n\r\nThe command completed successfully.\r\n\r\n"
+        ).exit(0)
+    which = args[1]
+    de = lang(ctx.locale) == "de"
+    computer = ctx.host.name.upper()
+    uptime = max(0.0, ctx.now - ctx.host.boot_time)
+    if which in ("workstation", "work", "wksta", "redirector"):
+        since = ctx.local(ctx.host.boot_time + 21.0)
+        title = (f"Arbeitsstationsstatistik f\u00fcr \\\\{computer}" if de
+                 else f"Workstation Statistics for \\\\{computer}")
+        rows = [("Bytes received", int(uptime * 5300)), ("Server Message Blocks (SMBs) received", int(uptime * 9)),
+                ("Bytes transmitted", int(uptime * 2100)), ("Server Message Blocks (SMBs) transmitted", int(uptime * 9)),
+                ("Read operations", int(uptime * 2)), ("Write operations", int(uptime / 3)),
+                ("Raw reads denied", 0), ("Raw writes denied", 0), ("Network errors", 0),
+                ("Connections made", int(uptime / 600)), ("Reconnections made", 0), ("Server disconnects", 0),
+                ("Sessions started", int(uptime / 900)), ("Hung sessions", 0), ("Failed sessions", 0),
+                ("Failed operations", 0), ("Use count", int(uptime / 300)), ("Failed use count", 0)]
+        body = "".join(f"  {name:<45}{value}\r\n" + ("\r\n" if name in ("Server Message Blocks (SMBs) transmitted",
+                                                                             "Network errors") else "")
+                       for name, value in rows)
+    elif which in ("server", "srv"):
+        since = ctx.local(ctx.host.boot_time + 24.0)
+        title = f"Serverstatistik f\u00fcr \\\\{computer}" if de else f"Server Statistics for \\\\{computer}"
+        rows = [("Sessions accepted", int(uptime / 3600) + 1), ("Sessions timed-out", 0), ("Sessions errored-out", 0),
+                ("Kilobytes sent", int(uptime * 2)), ("Kilobytes received", int(uptime)),
+                ("Mean response time (msec)", 0), ("System errors", 0), ("Permission violations", 0),
+                ("Password violations", 0), ("Files accessed", int(uptime / 10)), ("Communication devices accessed", 0),
+                ("Print jobs spooled", 0), ("Times buffers exhausted", None),
+                ("  Big buffers", 0), ("  Request buffers", 0)]
+        body = ""
+        for name, value in rows:
+            body += f"{name}\r\n" if value is None else f"{name:<35}{value}\r\n"
+            if name in ("Sessions errored-out", "Kilobytes received", "Mean response time (msec)",
+                        "Password violations", "Print jobs spooled"):
+                body += "\r\n"
+    else:
+        return Output().err(
+            "The service has not been started.\r\n\r\nMore help is available by typing NET HELPMSG 2184.\r\n\r\n"
+        ).exit(2)
+    since_label = "Statistik seit" if de else "Statistics since"
+    done = "Der Befehl wurde erfolgreich ausgef\u00fchrt." if de else "The command completed successfully."
+    text = f"{title}\r\n\r\n\r\n{since_label} {local_datetime(since, ctx.locale)}\r\n\r\n\r\n{body}\r\n{done}\r\n\r\n"
+    return Output().out(text).exit(0)

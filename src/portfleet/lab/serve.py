@@ -1,0 +1,207 @@
+"""`portfleet lab serve`: open (or create) a lab fleet, serve every host's WinRM endpoint, write the Ansible
+inventory, print one line per host and a final "ready" line, and run until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import signal
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import yaml
+
+from portfleet.lab.auth import Authenticator, NtlmCredentialStore
+from portfleet.lab.control import ControlServer
+from portfleet.lab.server import HTTP_PORT, HTTPS_PORT, LabServer
+from portfleet.lab.tls import LabTls
+
+PROFILES = ("mixed", "defaults", "tuned")
+
+
+class ServeError(Exception):
+    """A problem the user can fix (bad option, address in use); exit code 2 for usage, 1 otherwise."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass
+class ServeOptions:
+    hosts: int
+    inventory_out: Path
+    state_dir: Path = Path("lab-state")
+    first_address: str = "127.0.10.1"
+    https: bool = False
+    time_scale: float = 1.0
+    latency: float = 0.0
+    profile: str = "mixed"
+    seed: int = 1
+    allow_unencrypted: bool = False
+    replay: dict[str, Path] = field(default_factory=dict)
+    http_port: int = HTTP_PORT
+    https_port: int = HTTPS_PORT
+
+
+def parse_replay(items: list[str]) -> dict[str, Path]:
+    out: dict[str, Path] = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise ServeError(f"--replay expects HOST=CAPTURE.json, got {item!r}", 2)
+        capture = Path(path).expanduser()
+        if not capture.is_file():
+            raise ServeError(f"--replay {name}: no capture file {capture}", 2)
+        out[name] = capture.resolve()
+    return out
+
+
+def _validate(opts: ServeOptions) -> None:
+    if opts.hosts < 1:
+        raise ServeError("--hosts must be at least 1", 2)
+    try:
+        first = ipaddress.IPv4Address(opts.first_address)
+    except ValueError as exc:
+        raise ServeError(f"--first-address {opts.first_address!r} is not an IPv4 address", 2) from exc
+    if not first.is_loopback:
+        raise ServeError("--first-address must be a loopback address (127.0.0.0/8): the lab serves on loopback only", 2)
+    if opts.time_scale <= 0:
+        raise ServeError("--time-scale must be > 0", 2)
+    if opts.latency < 0:
+        raise ServeError("--latency must be >= 0", 2)
+    if opts.profile not in PROFILES:
+        raise ServeError(f"--profile must be one of {', '.join(PROFILES)}", 2)
+
+
+def inventory_document(fleet: Any, *, https: bool, port: int, ca_path: Path | None) -> dict[str, Any]:
+    """Ansible YAML inventory: group `windows`, the hosts' role groups as its children."""
+    children: dict[str, Any] = {}
+    ungrouped: dict[str, Any] = {}
+    for host in fleet.hosts:
+        entry = {"ansible_host": host.address, "ansible_port": port}
+        if host.groups:
+            for group in host.groups:
+                children.setdefault(group, {"hosts": {}})["hosts"][host.name] = entry
+        else:
+            ungrouped[host.name] = entry
+    variables: dict[str, Any] = {
+        "ansible_user": fleet.username,
+        "ansible_password": fleet.password,
+        "ansible_connection": "winrm",
+        "ansible_winrm_transport": "ntlm",
+        "ansible_winrm_scheme": "https" if https else "http",
+    }
+    if https and ca_path is not None:
+        variables["ansible_winrm_ca_trust_path"] = str(ca_path)
+    windows: dict[str, Any] = {}
+    if ungrouped:
+        windows["hosts"] = ungrouped
+    if children:
+        windows["children"] = children
+    windows["vars"] = variables
+    return {"all": {"children": {"windows": windows}}}
+
+
+def write_inventory(path: Path, document: dict[str, Any]) -> None:
+    """Mode 0600 from creation on: the file holds the lab password."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write("# portfleet lab inventory: written by `portfleet lab serve`; holds the lab password.\n")
+        yaml.safe_dump(document, fh, sort_keys=False, default_flow_style=False)
+    os.replace(tmp, path)
+
+
+def _open_fleet(opts: ServeOptions) -> Any:
+    from portfleet.lab.fleet import Fleet  # the model; imported here so --help stays fast
+
+    return Fleet.open(
+        opts.state_dir,
+        hosts=opts.hosts,
+        profile=opts.profile,
+        seed=opts.seed,
+        first_address=opts.first_address,
+        time_scale=opts.time_scale,
+        replay=opts.replay or None,
+    )
+
+
+async def _serve(opts: ServeOptions, out: TextIO) -> int:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    opts.state_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        fleet = _open_fleet(opts)
+    except ValueError as exc:  # unreadable state or capture file
+        raise ServeError(str(exc), 2) from exc
+    tls = LabTls(opts.state_dir / "tls") if opts.https else None
+    if tls is not None:
+        tls.ensure_ca()
+    host_names = [h.name for h in fleet.hosts]
+    store = NtlmCredentialStore(fleet.username, fleet.password, host_names, parent=opts.state_dir)
+    server: LabServer | None = None
+    control: ControlServer | None = None
+    try:
+        auth = Authenticator(fleet.username, fleet.password, store, opts.allow_unencrypted)
+        server = LabServer(
+            fleet,
+            auth,
+            tls=tls,
+            allow_unencrypted=opts.allow_unencrypted,
+            latency=opts.latency,
+            http_port=opts.http_port,
+            https_port=opts.https_port,
+        )
+        try:
+            await server.start()
+        except OSError as exc:
+            raise ServeError(f"{exc.strerror or exc} (is another lab using these addresses?)") from exc
+        control = ControlServer(
+            fleet,
+            server,
+            opts.state_dir,
+            {"https": opts.https, "time_scale": opts.time_scale, "allow_unencrypted": opts.allow_unencrypted},
+        )
+        await control.start()
+
+        inventory = opts.inventory_out.resolve()
+        ca_copy = None
+        if tls is not None:
+            ca_copy = tls.copy_ca_to(inventory.with_name(f"{inventory.stem}-ca.pem"))
+        port = opts.https_port if opts.https else opts.http_port
+        write_inventory(inventory, inventory_document(fleet, https=opts.https, port=port, ca_path=ca_copy))
+
+        for host in fleet.hosts:
+            note = ""
+            if not host.is_up:
+                note = "  (down)"
+            elif host.faults.unreachable:
+                note = "  (unreachable)"
+            print(f"{host.name}  {host.address}:{port}{note}", file=out, flush=True)
+        ca_note = f", CA {ca_copy}" if ca_copy else ""
+        print(f"ready: {len(fleet.hosts)} hosts, inventory {inventory}{ca_note}", file=out, flush=True)
+
+        await stop.wait()
+    finally:
+        if control is not None:
+            control.close()
+        if server is not None:
+            await server.close()
+        fleet.save()
+        store.close()
+    return 0
+
+
+def serve(opts: ServeOptions, out: TextIO | None = None) -> int:
+    """Run the lab in the foreground; 0 after a clean SIGINT/SIGTERM shutdown."""
+    out = out or sys.stdout
+    _validate(opts)
+    return asyncio.run(_serve(opts, out))

@@ -1,0 +1,278 @@
+"""Where a host's maintenance windows and the reboot policy come from.
+
+Per host, the inventory wins (vars merged all < group < child group < host, as Ansible does):
+  portfleet_maintenance_windows   a list of window specs, or one string ("Sat 02:00-04:00; Sun 02:00-04:00")
+  portfleet_timezone              IANA zone of those windows (default: the play's, else UTC)
+  portfleet_freeze                freeze dates / ranges; ADDED to the play's freeze (a freeze only restricts)
+else the `reboot:` block of the last play naming the host that has one (windows, timezone, freeze,
+max_parallel, batch, max_unavailable). A host with no window anywhere cannot be scheduled (except by
+`reboot run --now`). Invalid windows are WindowErrors naming file:line (the inventory var's
+definition, or the playbook entry's own line).
+
+Policy: max_parallel is the smallest any involved play gives; batch (a count or a % of the hosts to
+reboot) likewise, after resolving; a play's max_unavailable applies to every group of its hosts,
+resolved against the group's full size in the inventory ("never more than N or N% of one group down
+at once"), the smallest winning when plays disagree about a group.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from portfleet.reboot.windows import MaintenanceSchedule, WindowError, parse_timezone, parse_windows
+
+__all__ = [
+    "ALWAYS",
+    "HostWindows",
+    "PolicyInputs",
+    "always_schedule",
+    "build_policy",
+    "estimate_duration",
+    "host_windows",
+    "playbook_reboot_lines",
+    "reboot_plays",
+]
+
+WINDOWS_VAR = "portfleet_maintenance_windows"
+TIMEZONE_VAR = "portfleet_timezone"
+FREEZE_VAR = "portfleet_freeze"
+_SHARE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
+
+
+def always_schedule() -> MaintenanceSchedule:
+    """Every minute of every day: `reboot run --now` ignores windows but keeps the batch limits."""
+    return parse_windows(["daily 00:00-24:00"], "UTC", source="--now")
+
+
+ALWAYS = always_schedule()
+
+
+@dataclass(frozen=True)
+class HostWindows:
+    schedule: MaintenanceSchedule | None  # None: no window is set anywhere for this host
+    source: str  # "inventory.yml:12" / "playbook.yml:30 (play 'X')" / "" when none
+
+
+@dataclass
+class PlayReboot:
+    """The `reboot:` block of one play, with the lines of its entries (for file:line errors)."""
+
+    index: int  # 0-based position in the playbook
+    name: str
+    source: str
+    policy: dict[str, Any]
+    lines: dict[str, Any] = field(default_factory=dict)  # key -> line, windows/freeze -> [lines]
+
+
+def playbook_reboot_lines(path: str | Path) -> dict[int, dict[str, Any]]:
+    """{play index: {"reboot": line, "windows": [line per entry], "timezone": line, "freeze": [...]}}.
+
+    The playbook loader keeps the reboot block as plain data; its lines are read again here."""
+    try:
+        root = yaml.compose(Path(path).read_text(encoding="utf-8-sig"), Loader=yaml.SafeLoader)
+    except (OSError, yaml.YAMLError):
+        return {}
+    out: dict[int, dict[str, Any]] = {}
+    if not isinstance(root, yaml.SequenceNode):
+        return out
+    for index, play in enumerate(root.value):
+        if not isinstance(play, yaml.MappingNode):
+            continue
+        for key_node, value_node in play.value:
+            if getattr(key_node, "value", None) != "reboot" or not isinstance(value_node, yaml.MappingNode):
+                continue
+            lines: dict[str, Any] = {"reboot": key_node.start_mark.line + 1}
+            for k, v in value_node.value:
+                name = getattr(k, "value", None)
+                if isinstance(v, yaml.SequenceNode):
+                    lines[name] = [item.start_mark.line + 1 for item in v.value]
+                else:
+                    lines[name] = v.start_mark.line + 1
+            out[index] = lines
+    return out
+
+
+def reboot_plays(inventory: Any, playbook: Any, names: Iterable[str]) -> dict[str, PlayReboot | None]:
+    """For each host name: the last play naming it that has a `reboot:` block (None: no such play)."""
+    wanted = set(names)
+    lines = playbook_reboot_lines(playbook.path)
+    found: dict[str, PlayReboot | None] = {n: None for n in wanted}
+    for index, play in enumerate(playbook.plays):
+        if not play.reboot:
+            continue
+        try:
+            matched = inventory.select(play.hosts)
+        except Exception:  # noqa: BLE001 - a play matching nothing is a warning elsewhere (plan.build_plans)
+            continue
+        entry = PlayReboot(index, play.name, play.source or str(playbook.path), dict(play.reboot), lines.get(index, {}))
+        for host in matched:
+            if host.name in wanted:
+                found[host.name] = entry
+    return found
+
+
+def _as_list(value: Any) -> list[Any]:
+    """A var given as a list, a YAML/JSON list in a string (INI inventories), or one string."""
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    if isinstance(value, str) and value.strip().startswith("["):
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            parsed = None
+        if isinstance(parsed, list):
+            return parsed
+    return [value]
+
+
+def _origin(host: Any, key: str) -> tuple[str, int | None]:
+    origin = host.var_origin(key) if hasattr(host, "var_origin") else None
+    if origin is None:
+        return (str(getattr(host, "source", None) or "<inventory>"), None)
+    return (str(origin.path), origin.line)
+
+
+def host_windows(host: Any, play: PlayReboot | None) -> HostWindows:
+    """The host's maintenance schedule; WindowError (file:line) when a window, zone or date is invalid."""
+    hv = host.vars
+    policy = play.policy if play else {}
+    play_lines = play.lines if play else {}
+    play_source = play.source if play else "<playbook>"
+
+    # Time zone: the host's var, else the play's, else UTC.
+    if hv.get(TIMEZONE_VAR) is not None:
+        tz_source, tz_line = _origin(host, TIMEZONE_VAR)
+        tz = hv[TIMEZONE_VAR]
+    elif policy.get("timezone"):
+        tz_source, tz_line, tz = play_source, play_lines.get("timezone"), policy["timezone"]
+    else:
+        tz_source, tz_line, tz = "<default>", None, "UTC"
+    tz = parse_timezone(tz if isinstance(tz, str) else repr(tz), tz_source, tz_line)
+
+    # Freeze dates: the play's and the host's, together.
+    freeze: list[Any] = []
+    freeze_lines: list[int | None] = []
+    freeze_sources: list[str] = []
+    for i, item in enumerate(_as_list(policy.get("freeze"))):
+        freeze.append(item)
+        lines = play_lines.get("freeze")
+        freeze_lines.append(lines[i] if isinstance(lines, list) and i < len(lines) else play_lines.get("reboot"))
+        freeze_sources.append(play_source)
+    if hv.get(FREEZE_VAR) is not None:
+        f_source, f_line = _origin(host, FREEZE_VAR)
+        for item in _as_list(hv[FREEZE_VAR]):
+            freeze.append(item)
+            freeze_lines.append(f_line)
+            freeze_sources.append(f_source)
+    # Freeze entries are checked one by one so each error names its own file.
+    for item, line, source in zip(freeze, freeze_lines, freeze_sources):
+        parse_windows([], tz, [item], source, freeze_lines=[line])
+
+    if hv.get(WINDOWS_VAR) is not None:
+        source, line = _origin(host, WINDOWS_VAR)
+        raw = hv[WINDOWS_VAR]
+        specs = raw if isinstance(raw, str) and not raw.strip().startswith("[") else _as_list(raw)
+        schedule = parse_windows(specs, tz, freeze, source, line=line, freeze_lines=freeze_lines)
+        where = f"{source}:{line}" if line else source
+        return HostWindows(_nonempty(schedule, source, line), where)
+    if policy.get("windows"):
+        lines = play_lines.get("windows")
+        schedule = parse_windows(
+            list(policy["windows"]),
+            tz,
+            freeze,
+            play_source,
+            line=play_lines.get("reboot"),
+            lines=lines if isinstance(lines, list) else None,
+            freeze_lines=freeze_lines,
+        )
+        line = play_lines.get("reboot")
+        where = f"{play_source}:{line}" if line else play_source
+        return HostWindows(_nonempty(schedule, play_source, line), f"{where} (play {play.name!r})" if play else where)
+    return HostWindows(None, "")
+
+
+def _nonempty(schedule: MaintenanceSchedule, source: str, line: int | None) -> MaintenanceSchedule:
+    if not schedule.specs:
+        raise WindowError("no maintenance window given (write e.g. ['Sat 02:00-04:00'])", source, line)
+    return schedule
+
+
+# -- policy ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PolicyInputs:
+    """What build_policy decided, for the plan's header."""
+
+    max_parallel: int | None
+    batch: int | None
+    max_unavailable: dict[str, int]
+    notes: tuple[str, ...] = ()
+
+
+def _resolve(value: int | str, total: int) -> int:
+    """A count, or a share of `total` rounded down and at least 1 (Ansible's serial)."""
+    if isinstance(value, int):
+        return value
+    m = _SHARE.match(str(value))
+    if m is None:
+        return int(value)
+    return max(1, math.floor(float(m.group(1)) * total / 100 + 1e-9))
+
+
+def build_policy(
+    hosts: list[Any],
+    plays: dict[str, PlayReboot | None],
+    group_sizes: dict[str, int],
+    *,
+    max_parallel: int | None = None,
+    batch: int | str | None = None,
+    max_unavailable: int | str | None = None,
+) -> PolicyInputs:
+    """Resolve the plays' limits (CLI values override) for the hosts to reboot."""
+    total = len(hosts)
+    involved = {id(p): p for p in plays.values() if p is not None and any(plays.get(h.name) is p for h in hosts)}
+    notes: list[str] = []
+
+    parallel = max_parallel
+    if parallel is None:
+        given = [int(p.policy["max_parallel"]) for p in involved.values() if p.policy.get("max_parallel")]
+        parallel = min(given) if given else None
+        if len(set(given)) > 1:
+            notes.append(f"plays give different max_parallel values ({sorted(set(given))}): using {parallel}")
+
+    size: int | None
+    if batch is not None:
+        size = _resolve(batch, total)
+    else:
+        given_b = [_resolve(p.policy["batch"], total) for p in involved.values() if p.policy.get("batch")]
+        size = min(given_b) if given_b else None
+        if len(set(given_b)) > 1:
+            notes.append(f"plays give different batch sizes ({sorted(set(given_b))} hosts): using {size}")
+
+    limits: dict[str, int] = {}
+    for h in hosts:
+        play = plays.get(h.name)
+        value = max_unavailable if max_unavailable is not None else (play.policy.get("max_unavailable") if play else None)
+        if value is None:
+            continue
+        for g in h.groups:
+            count = _resolve(value, group_sizes.get(g, total))
+            limits[g] = min(limits.get(g, count), count)
+    return PolicyInputs(parallel, size, limits, tuple(notes))
+
+
+def estimate_duration(delay: float, timeout_down: float, timeout_up: float) -> timedelta:
+    """The longest one host may take: its shutdown grace period, going down, coming back. A batch
+    starts only if even this worst case ends inside every member's window."""
+    return timedelta(seconds=max(1.0, float(delay) + float(timeout_down) + float(timeout_up)))

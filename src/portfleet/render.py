@@ -1,0 +1,126 @@
+"""jinja2 over templates/: the exact command lines sent to hosts.
+
+A user's templates directory (same layout as the shipped one: windows/read/..., windows/write/...)
+is searched first, file by file, then the shipped templates (portfleet.resources.templates_dir()).
+Each template renders one or more lines; non-blank lines are joined with " & " so every command
+the renderer returns is a single cmd.exe line. Undefined variables are errors (StrictUndefined);
+no HTML autoescaping: these are command lines.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import jinja2
+
+from portfleet import resources
+from portfleet.facts import FACT_SECTIONS
+from portfleet.parse.sections import END, begin_marker
+from portfleet.settings import Setting, Value
+
+# cmd.exe refuses command lines longer than 8191 characters; stay well below it.
+CMD_LINE_LIMIT = 8191
+READ_COMMAND_BUDGET = 7000
+
+
+class RenderError(ValueError):
+    """A template is missing, broken, or used a variable nobody gave it."""
+
+
+class Renderer:
+    def __init__(self, templates_dir: Path | str | None = None):
+        shipped = Path(resources.templates_dir())
+        search: list[Path] = []
+        if templates_dir is not None:
+            user = Path(templates_dir)
+            if not user.is_dir():
+                raise RenderError(f"templates directory {user} does not exist (expected e.g. {user}/windows/read/...)")
+            search.append(user)
+        search.append(shipped)
+        self.search_path: tuple[Path, ...] = tuple(search)
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader([str(p) for p in search]),
+            undefined=jinja2.StrictUndefined,
+            autoescape=False,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+        )
+
+    # ---- low level --------------------------------------------------------------------------
+    def render(self, template: str, **context: Any) -> str:
+        """One template -> one command line (its non-blank lines joined with " & ")."""
+        try:
+            text = self.env.get_template(template).render(**context)
+        except jinja2.TemplateNotFound as exc:
+            where = ", ".join(str(p) for p in self.search_path)
+            raise RenderError(f"template {exc.name} not found in {where}") from None
+        except jinja2.UndefinedError as exc:
+            raise RenderError(f"template {template}: {exc.message}") from None
+        except jinja2.TemplateSyntaxError as exc:
+            raise RenderError(f"template {exc.filename or template}:{exc.lineno}: {exc.message}") from None
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        return " & ".join(lines)
+
+    def source_of(self, template: str) -> Path | None:
+        """Which file a template name resolves to (the user's or the shipped one)."""
+        for base in self.search_path:
+            candidate = base / template
+            if candidate.is_file():
+                return candidate
+        return None
+
+    @staticmethod
+    def _setting_context(setting: Setting, host_vars: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "setting": setting,
+            "vars": dict(host_vars or {}),
+            "family": setting.family,
+            "protocol": setting.protocol,
+            "reg_name": setting.reg_name,
+        }
+
+    # ---- the commands -----------------------------------------------------------------------
+    def read_sections(self, settings: Sequence[Setting], host_vars: Mapping[str, Any],
+                      platform: str = "windows") -> list[tuple[str, str]]:
+        """[(section name, command)] in run order: the facts, then each setting once."""
+        context_vars = dict(host_vars or {})
+        out = [(name, self.render(f"{platform}/facts/{name.split('.', 1)[1]}.cmd.j2", vars=context_vars))
+               for name in FACT_SECTIONS]
+        seen: set[str] = set()
+        for setting in settings:
+            if setting.platform != platform:
+                raise RenderError(f"{setting.key} is a {setting.platform} setting, not {platform}")
+            if setting.key in seen:
+                continue
+            seen.add(setting.key)
+            out.append((setting.section, self.render(setting.read_template, **self._setting_context(setting, host_vars))))
+        return out
+
+    def read_command(self, settings: Sequence[Setting], host_vars: Mapping[str, Any], platform: str = "windows") -> str:
+        """ONE cmd.exe line reading the facts and every given setting, sections marked by echo."""
+        sections = [
+            {"name": name, "marker": begin_marker(name), "command": command}
+            for name, command in self.read_sections(settings, host_vars, platform)
+        ]
+        line = self.render(f"{platform}/read.cmd.j2", sections=sections, end_marker=END, vars=dict(host_vars or {}))
+        if len(line) > READ_COMMAND_BUDGET:
+            raise RenderError(
+                f"the batched read is {len(line)} characters; cmd.exe accepts at most {CMD_LINE_LIMIT} "
+                f"and portfleet keeps reads under {READ_COMMAND_BUDGET}: shorten the read templates"
+            )
+        return line
+
+    def write_command(self, setting: Setting, value: Value, host_vars: Mapping[str, Any]) -> str:
+        """The command that sets `value` (validated again here: only checked values reach a host)."""
+        checked = setting.validate(value)
+        if checked is None:
+            raise RenderError(f"{setting.key}: writing 'absent' is unset_command's job")
+        return self.render(setting.write_template, value=checked, **self._setting_context(setting, host_vars))
+
+    def unset_command(self, setting: Setting, host_vars: Mapping[str, Any]) -> str | None:
+        """The command that restores "absent" (Windows default); None when it cannot be absent."""
+        if setting.unset_template is None:
+            return None
+        return self.render(setting.unset_template, **self._setting_context(setting, host_vars))

@@ -1,0 +1,307 @@
+"""THE catalogue: every knob once, with its valid range, default, reboot need, templates and parser.
+
+Windows facts (DESIGN "Windows facts"):
+- MaxUserPort (Tcpip\\Parameters, REG_DWORD): 5000-65534, default 5000 on 2003 and earlier,
+  read at boot (KB 196271). On Vista/2008+ the dynamic range is the mechanism; a MaxUserPort value
+  is still applied at boot as start=1024, num=MaxUserPort-1023, overriding netsh.
+- TcpTimedWaitDelay (same key, REG_DWORD, seconds): 30-300, and 2-300 on Windows 8.1 / Server
+  2012 R2 (6.3) and later; absent means 120 s on 2003 and later, 240 s on Windows 2000
+  (TechNet cc757512, cc938217), read at boot.
+- Dynamic port range per ipv4/ipv6 x tcp/udp (`netsh int ipvX set dynamicport P start=N num=M`):
+  start >= 1025, num >= 255, start+num-1 <= 65535; default 49152 / 16384 on Vista+; applied at
+  once and persistent (KB 929851; learn.microsoft.com tcp-ip-port-exhaustion-troubleshooting).
+Pure: no I/O. Parsers live in portfleet.parse; templates under templates/windows/.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING, Mapping
+
+from portfleet.parse import reg as reg_parse
+from portfleet.parse.netsh import PortRange, command_not_found, parse_dynamicport
+
+if TYPE_CHECKING:
+    from portfleet.facts import HostFacts
+
+__all__ = [
+    "CATALOGUE", "PortRange", "ReadStatus", "Reading", "Setting", "SettingError", "Value",
+    "get_setting", "parse_readings", "TCPIP_PARAMETERS",
+]
+
+Value = int | PortRange | None  # None: value absent (the Windows default applies)
+
+TCPIP_PARAMETERS = r"HKLM\SYSTEM\CurrentControlSet\Services\Tcpip\Parameters"
+ABSENT_WORDS = ("absent",)  # what a playbook may write instead of null
+
+
+class ReadStatus(str, Enum):
+    VALUE = "value"
+    ABSENT = "absent"
+    UNSUPPORTED = "unsupported"
+    UNPARSABLE = "unparsable"
+
+
+@dataclass(frozen=True)
+class Reading:
+    status: ReadStatus
+    value: Value
+    effective: Value  # value, or the documented default when ABSENT (None: "not used")
+    detail: str = ""
+
+
+class SettingError(ValueError):
+    """Says what is wrong and what would be right."""
+
+
+def _as_int(raw: object, what: str, expect: str) -> int:
+    if isinstance(raw, bool):
+        raise SettingError(f"{what} must be a whole number (valid: {expect}), not {str(raw).lower()}")
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, str) and raw.strip().isdigit():
+        return int(raw.strip())
+    if isinstance(raw, float) and raw.is_integer():
+        return int(raw)
+    shown = f"{raw!r}" if not isinstance(raw, (dict, list)) else type(raw).__name__
+    raise SettingError(f"{what} must be a whole number (valid: {expect}), not {shown}")
+
+
+def _is_absent(raw: object) -> bool:
+    return raw is None or (isinstance(raw, str) and raw.strip().lower() in ABSENT_WORDS)
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str
+    platform: str
+    title: str
+    doc: str
+    needs_reboot: bool
+    read_template: str  # paths relative to the templates dir (templates/ or the user's)
+    write_template: str
+    unset_template: str | None  # None: the setting cannot be absent
+    kind: str  # "registry" | "dynamicport"
+    minimum: int = 0
+    maximum: int = 0
+    valid: str = ""  # the valid range, as people read it
+    reg_name: str | None = None  # registry settings: value name under TCPIP_PARAMETERS
+    family: str | None = None  # dynamicport: ipv4 | ipv6
+    protocol: str | None = None  # dynamicport: tcp | udp
+
+    @property
+    def can_be_absent(self) -> bool:
+        return self.unset_template is not None
+
+    # ---- validation -------------------------------------------------------------------------
+    def validate(self, raw: object, facts: "HostFacts | None" = None) -> Value:
+        """The value a playbook (or CLI) gave, checked; raises SettingError naming the valid range."""
+        if _is_absent(raw):
+            if not self.can_be_absent:
+                raise SettingError(
+                    f"{self.key} cannot be absent: Windows always has a dynamic range; "
+                    f"give {{start: N, num: M}} ({self.valid}), e.g. the default {{start: 49152, num: 16384}}"
+                )
+            return None
+        if self.kind == "dynamicport":
+            return self._validate_range(raw, facts)
+        value = _as_int(raw, self.key, self.valid)
+        if not self.minimum <= value <= self.maximum:
+            raise SettingError(f"{self.key} {value} is out of range: valid is {self.valid}")
+        if facts is not None:
+            self._check_host(value, facts)
+        return value
+
+    def _check_host(self, value: int, facts: "HostFacts") -> None:
+        if self.key == "TcpTimedWaitDelay" and value < 30 and facts.version_known and not facts.supports_short_timed_wait:
+            raise SettingError(
+                f"TcpTimedWaitDelay {value} needs Windows 8.1 / Server 2012 R2 (6.3) or later; "
+                f"this host runs {facts.os_version} ({facts.os_label}), where the valid range is 30-300"
+            )
+
+    def _validate_range(self, raw: object, facts: "HostFacts | None") -> PortRange:
+        if isinstance(raw, PortRange):
+            start, num = raw.start, raw.num
+        elif isinstance(raw, Mapping):
+            keys = set(raw)
+            if keys == {"start", "num"}:
+                start = _as_int(raw["start"], f"{self.key} start", "1025-65281")
+                num = _as_int(raw["num"], f"{self.key} num", "255-64511")
+            elif keys == {"start", "end"}:
+                start = _as_int(raw["start"], f"{self.key} start", "1025-65281")
+                end = _as_int(raw["end"], f"{self.key} end", "1279-65535")
+                num = end - start + 1
+            else:
+                raise SettingError(
+                    f"{self.key} needs exactly {{start, num}} (or {{start, end}}), got keys {sorted(map(str, keys))}"
+                )
+        else:
+            raise SettingError(f"{self.key} must be a mapping {{start: N, num: M}} ({self.valid}), not {raw!r}")
+        problems = []
+        if start < 1025:
+            problems.append(f"start {start} is below 1025")
+        if num < 255:
+            problems.append(f"num {num} is below 255")
+        if start + num - 1 > 65535:
+            problems.append(f"the range ends at {start + num - 1}, past 65535 (num may be at most {max(65536 - start, 0)})")
+        if problems:
+            raise SettingError(f"{self.key}: {'; '.join(problems)}; valid is {self.valid}")
+        if facts is not None and facts.version_known and not facts.supports_dynamicport:
+            raise SettingError(
+                f"{self.key} needs Windows Vista / Server 2008 or later; this host runs {facts.os_version} "
+                f"({facts.os_label}): use MaxUserPort there (KB 196271)"
+            )
+        return PortRange(start=start, num=num)
+
+    # ---- reading ----------------------------------------------------------------------------
+    def default(self, facts: "HostFacts") -> Value:
+        """What Windows uses when the value is absent (None: the knob is not used at all)."""
+        if self.key == "MaxUserPort":
+            # Vista+: the dynamic range applies instead (KB 929851); 2003 and earlier: 5000.
+            return 5000 if facts.is_legacy else None
+        if self.key == "TcpTimedWaitDelay":
+            return 240 if (facts.major, facts.minor) == (5, 0) else 120
+        return None
+
+    def parse(self, section: str | None, facts: "HostFacts") -> Reading:
+        """The output of this setting's read command (stdout+stderr merged) -> Reading. Never raises."""
+        try:
+            if self.kind == "dynamicport":
+                return self._parse_dynamicport(section or "", facts)
+            return self._parse_registry(section or "", facts)
+        except Exception as exc:  # a parser bug must not take the host down; say what happened
+            return Reading(ReadStatus.UNPARSABLE, None, None, f"could not parse {self.key}: {exc}")
+
+    def _parse_registry(self, text: str, facts: "HostFacts") -> Reading:
+        assert self.reg_name is not None
+        found = reg_parse.find_value(reg_parse.parse_reg_query(text), self.reg_name)
+        if found is not None:
+            if found.type != "REG_DWORD" or not isinstance(found.value, int):
+                return Reading(
+                    ReadStatus.UNPARSABLE, None, None,
+                    f"{self.reg_name} is {found.type} {found.value!r}; Windows reads only a REG_DWORD here",
+                )
+            detail = ""
+            if not self.minimum <= found.value <= self.maximum:
+                detail = f"{found.value} is outside the valid range {self.valid}"
+            return Reading(ReadStatus.VALUE, found.value, found.value, detail)
+        if reg_parse.only_errors(text) or reg_parse.key_lines(text):
+            # reg.exe said "unable to find the specified registry key or value" (in any language).
+            errors = reg_parse.error_lines(text)
+            effective = self.default(facts)
+            shown = "not used (the dynamic port range applies)" if effective is None else f"Windows default {effective}"
+            detail = f"not set: {shown}"
+            if errors:
+                detail += f" [{errors[0]}]"
+            return Reading(ReadStatus.ABSENT, None, effective, detail)
+        return Reading(ReadStatus.UNPARSABLE, None, None, _unparsable(text))
+
+    def _parse_dynamicport(self, text: str, facts: "HostFacts") -> Reading:
+        if not facts.supports_dynamicport:
+            return Reading(ReadStatus.UNSUPPORTED, None, None,
+                           f"{facts.os_label} has no netsh dynamic port range; MaxUserPort applies")
+        found = parse_dynamicport(text)
+        if found is not None:
+            return Reading(ReadStatus.VALUE, found, found)
+        if command_not_found(text):
+            return Reading(ReadStatus.UNSUPPORTED, None, None, "netsh on this host has no dynamicport command")
+        return Reading(ReadStatus.UNPARSABLE, None, None, _unparsable(text))
+
+    # ---- comparing --------------------------------------------------------------------------
+    def matches(self, desired: Value, reading: Reading) -> bool:
+        """Integer comparison of effective values; absent is wanted only as absent."""
+        if reading.status in (ReadStatus.UNSUPPORTED, ReadStatus.UNPARSABLE):
+            return False
+        if desired is None:
+            return reading.status == ReadStatus.ABSENT
+        actual = reading.effective
+        if isinstance(desired, PortRange):
+            return isinstance(actual, PortRange) and (desired.start, desired.num) == (actual.start, actual.num)
+        return isinstance(actual, int) and not isinstance(actual, PortRange) and int(desired) == int(actual)
+
+    @property
+    def section(self) -> str:
+        """Name of this setting's section in the batched read's output."""
+        return self.key
+
+
+def _unparsable(text: str) -> str:
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    if not first:
+        return "the read command printed nothing"
+    return f"unexpected output: {first[:120]}"
+
+
+def _registry(key: str, title: str, doc: str, minimum: int, maximum: int, valid: str) -> Setting:
+    return Setting(
+        key=key, platform="windows", title=title, doc=doc, needs_reboot=True,
+        read_template=f"windows/read/{key}.cmd.j2", write_template=f"windows/write/{key}.cmd.j2",
+        unset_template=f"windows/unset/{key}.cmd.j2",
+        kind="registry", minimum=minimum, maximum=maximum, valid=valid, reg_name=key,
+    )
+
+
+def _dynamicport(family: str, protocol: str) -> Setting:
+    return Setting(
+        key=f"dynamicport.{family}.{protocol}", platform="windows",
+        title=f"Dynamic (ephemeral) port range, {family} {protocol}",
+        doc=("The ports Windows picks for outgoing connections. netsh applies a change at once and keeps it "
+             "across reboots. KB 929851; learn.microsoft.com/troubleshoot/windows-client/networking/"
+             "tcp-ip-port-exhaustion-troubleshooting"),
+        needs_reboot=False, read_template="windows/read/dynamicport.cmd.j2",
+        write_template="windows/write/dynamicport.cmd.j2",
+        unset_template=None, kind="dynamicport", minimum=1025, maximum=65535,
+        valid="start >= 1025, num >= 255, start+num-1 <= 65535", family=family, protocol=protocol,
+    )
+
+
+CATALOGUE: dict[str, Setting] = {
+    s.key: s
+    for s in (
+        _registry(
+            "MaxUserPort", "Highest ephemeral port (Windows Server 2003 and earlier)",
+            "Upper end of the ephemeral range 1025..N on 2003 and earlier, read at boot; on Vista/2008+ a value "
+            "overrides the netsh range at boot as start=1024, num=N-1023. KB 196271.",
+            5000, 65534, "5000-65534",
+        ),
+        _registry(
+            "TcpTimedWaitDelay", "Seconds a closed connection stays in TIME_WAIT",
+            "How long a closed socket pair is held before reuse, read at boot. Default 120 s (2003+). "
+            "KB 196271; TechNet cc757512 (TCP/IP parameters).",
+            2, 300, "30-300 seconds (2-300 on Windows 8.1 / Server 2012 R2 and later)",
+        ),
+        *(_dynamicport(f, p) for f in ("ipv4", "ipv6") for p in ("tcp", "udp")),
+    )
+}
+
+
+def get_setting(key: str) -> Setting:
+    found = CATALOGUE.get(key)
+    if found is not None:
+        return found
+    lowered = {k.lower(): k for k in CATALOGUE}
+    if str(key).lower() in lowered:
+        hint = lowered[str(key).lower()]
+    else:
+        close = difflib.get_close_matches(str(key), list(CATALOGUE), n=1, cutoff=0.5)
+        close = close or [lowered[m] for m in difflib.get_close_matches(str(key).lower(), list(lowered), n=1, cutoff=0.5)]
+        hint = close[0] if close else None
+    known = ", ".join(CATALOGUE)
+    suggestion = f"; did you mean {hint}?" if hint else ""
+    raise SettingError(f"unknown setting {key!r}{suggestion} (known: {known})")
+
+
+def parse_readings(sections: Mapping[str, str], settings: "list[Setting] | tuple[Setting, ...]",
+                   facts: "HostFacts") -> dict[str, Reading]:
+    """Each setting's Reading from split_sections' result; a missing section is UNPARSABLE."""
+    out: dict[str, Reading] = {}
+    for setting in settings:
+        text = sections.get(setting.section)
+        if text is None:
+            out[setting.key] = Reading(ReadStatus.UNPARSABLE, None, None,
+                                       "no output for this setting (the read was cut short?)")
+        else:
+            out[setting.key] = setting.parse(text, facts)
+    return out
