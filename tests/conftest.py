@@ -17,6 +17,7 @@ import itertools
 import os
 import queue
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -112,9 +113,32 @@ def _pump(stream: Any, sink: list[str], lines: "queue.Queue[str | None] | None")
         lines.put(None)
 
 
-def start_lab(
+def start_lab(workdir: Path, **options: Any) -> RunningLab:
+    """Start `python -m portfleet lab serve` and wait for its "ready" line (fails with its output otherwise).
+
+    Options: hosts=3, profile="mixed", seed=1, https=False, time_scale=1.0, latency=0.0,
+    allow_unencrypted=False, replay=None ({host: capture path}), state_dir=None, first_address=None,
+    inventory=None. Pass the `state_dir` of a stopped lab to restart it from its saved state. An address
+    block found in use (a lab left over by another session) is skipped for the next one.
+    """
+    retryable = options.get("first_address") is None and options.get("state_dir") is None
+    attempts = 3 if retryable else 1
+    for attempt in range(attempts):
+        try:
+            return _launch(workdir, retryable=attempt < attempts - 1, **options)
+        except _AddressInUse:
+            shutil.rmtree(workdir / "state", ignore_errors=True)  # the fleet was made for the busy block
+    raise AssertionError("unreachable")
+
+
+class _AddressInUse(Exception):
+    pass
+
+
+def _launch(
     workdir: Path,
     *,
+    retryable: bool = False,
     hosts: int = 3,
     profile: str = "mixed",
     seed: int = 1,
@@ -127,10 +151,6 @@ def start_lab(
     first_address: str | None = None,
     inventory: Path | None = None,
 ) -> RunningLab:
-    """Start `python -m portfleet lab serve` and wait for its "ready" line (fails with its output otherwise).
-
-    Pass the `state_dir` (and `first_address`) of a stopped lab to restart it from its saved state.
-    """
     state_dir = state_dir or workdir / "state"
     inventory = inventory or workdir / "inventory.yml"
     first_address = first_address or _next_first_address(hosts + len(replay or {}))
@@ -165,6 +185,8 @@ def start_lab(
             process.kill()
             process.wait()
         time.sleep(0.05)
+        if retryable and any("address already in use" in line.lower() for line in errors):
+            raise _AddressInUse(first_address)
         pytest.fail(f"lab did not become ready: {why}\ncommand: {' '.join(cmd)}\nstdout:\n"
                     + "\n".join(output) + "\nstderr:\n" + "\n".join(errors), pytrace=False)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import signal
 import socket
 import time
@@ -101,3 +103,25 @@ def test_latency_option_delays_every_response(lab):
     started = time.monotonic()
     session(running, running.hosts[0]["name"]).run_cmd("hostname")  # 8 HTTP exchanges
     assert time.monotonic() - started >= 8 * 0.3
+
+
+def test_replay_host_answers_from_its_capture(lab, tmp_path):
+    netstat = "\r\nActive Connections\r\n\r\n  Proto  Local Address          Foreign Address        State           PID\r\n"
+    capture = {
+        "format": "portfleet-capture/1",
+        "metadata": {"hostname": "SRV-APP-07", "os_version": "10.0.17763.6414", "codepage": 437},
+        "commands": [
+            {"command": "ver", "stdout": "\r\nMicrosoft Windows [Version 10.0.17763.6414]\r\n", "stderr": "", "exit_code": 0},
+            {"command": "netstat -anoq", "stdout_b64": base64.b64encode(netstat.encode()).decode(), "stderr": "",
+             "exit_code": 0},
+        ],
+    }
+    path = tmp_path / "srv-app-07.json"
+    path.write_text(json.dumps(capture), encoding="utf-8")
+    running = lab(hosts=2, replay={"field-01": path})
+    assert "field-01" in [h["name"] for h in running.hosts]
+    s = session(running, "field-01")
+    assert s.run_cmd("ver").std_out == b"\r\nMicrosoft Windows [Version 10.0.17763.6414]\r\n"
+    assert s.run_cmd("netstat", ["-anoq"]).std_out == netstat.encode()
+    unknown = s.run_cmd("hostname")
+    assert unknown.status_code == 9009 and b"is not recognized" in unknown.std_err

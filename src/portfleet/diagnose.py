@@ -145,16 +145,29 @@ def _read_netstat(session: Session, renderer: Renderer, sections: Mapping[str, s
 def collect(session: Session, renderer: Renderer, host: Any, *, days: int | None) -> Collected:
     """Read one host: the batched settings read, then the diagnose read (two commands, one shell)."""
     found = probe(session, renderer, host, READ_KEYS)
-    facts = found.facts
-    with_q = facts.supports_netstat_q
+    with_q = found.facts.supports_netstat_q
     at = datetime.now(timezone.utc)
     result = session.run(diagnose_command(renderer, with_q=with_q, days=days))
     sections = split_sections(result.stdout)
-    notes = list(facts.notes)
+    notes: list[str] = []
     conns, flags = _read_netstat(session, renderer, sections, with_q, notes)
+    return build_collected(found.facts, found.readings, sections, days=days, at=at, conns=conns,
+                           netstat_flags=flags, notes=notes)
+
+
+def build_collected(
+    facts: HostFacts, readings: dict[str, Reading], sections: Mapping[str, str], *, days: int | None,
+    at: datetime, conns: list[Conn] | None = None, netstat_flags: str | None = None, notes: Sequence[str] = (),
+) -> Collected:
+    """The diagnose read's sections (split_sections) -> Collected. Pure."""
+    # facts.notes speak of the boot time, which diagnose does not use; only an unknown version matters.
+    notes = list(notes) + ([] if facts.version_known else ["`ver` printed no version: read as an older build"])
+    if conns is None:
+        conns = parse_netstat(sections.get(S_NETSTAT))
+    flags = netstat_flags or ("-anoq" if facts.supports_netstat_q else "-ano")
     if not conns:
         notes.append("netstat printed no connection table")
-    if not with_q:
+    if flags != "-anoq":
         notes.append(f"{facts.os_label} has no `netstat -q`: BOUND ports are not visible, read with -ano")
     excluded: dict[str, list[tuple[int, int, bool]]] = {}
     excluded_readable = False
@@ -177,7 +190,7 @@ def collect(session: Session, renderer: Renderer, host: Any, *, days: int | None
     return Collected(
         at=at,
         facts=facts,
-        readings=found.readings,
+        readings=readings,
         netstat_flags=flags,
         conns=conns,
         processes=parse_tasklist_csv(sections.get(S_TASKLIST)),

@@ -139,6 +139,11 @@ def build_plans_or_exit(inventory: Any, playbook: Any, limit: Optional[str]) -> 
         plans = build_plans(inventory, playbook, limit)
     except InventoryError as exc:
         fail(str(exc))
+    for plan in plans.hosts:
+        try:
+            plan.host.resolve_password()  # fail fast: a missing portfleet_password_env variable
+        except InventoryError as exc:
+            fail(str(exc))
     if not plans.hosts:
         fail(
             "no host matches both the playbook's plays and --limit "

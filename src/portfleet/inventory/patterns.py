@@ -96,6 +96,10 @@ class _Matcher:
         expr, subscript = _split_subscript(expr)
         groups, hosts = self.enumerate(expr)
         if not hosts and not groups:
+            if part[0] == "!":
+                # Excluding what does not exist removes nothing (Ansible only warns), so a shared
+                # playbook's 'windows:!legacy' works on inventories without a legacy group.
+                return []
             raise self.error(self.no_match_message(expr))
         if subscript is not None:
             hosts = self.apply_subscript(part, hosts, subscript)

@@ -263,6 +263,8 @@ class Listener:
         self.connections.add(conn)
         try:
             await serve_connection(conn, self.handler, self.idle_timeout)
+        except asyncio.CancelledError:
+            conn.reset()  # the lab is shutting down; asyncio's stream callback would log the cancellation
         finally:
             self.connections.discard(conn)
 

@@ -299,14 +299,58 @@ class HostState:
         return self.version_tuple[0] < 6
 
     def to_json(self) -> dict:
-        data = asdict(self)
-        data["registry"] = self.registry.to_json()
-        return data
+        """JSON-ready snapshot. Built by hand (not dataclasses.asdict) and with events as rows: a 1,000-host
+        lab saves every host at creation, so this is on the start-up path."""
+        tcp = self.tcp
+        return {
+            "name": self.name,
+            "address": self.address,
+            "groups": list(self.groups),
+            "role": self.role,
+            "os_version": self.os_version,
+            "locale": self.locale,
+            "oem_codepage": self.oem_codepage,
+            "timezone": self.timezone,
+            "domain": self.domain,
+            "registry": self.registry.to_json(),
+            "ranges": {k: {"start": v.start, "num": v.num} for k, v in self.ranges.items()},
+            "ranges_persistent": {k: {"start": v.start, "num": v.num} for k, v in self.ranges_persistent.items()},
+            "excluded": [[x.family, x.protocol, x.start, x.end, x.administered] for x in self.excluded],
+            "boot_time": self.boot_time,
+            "boot_count": self.boot_count,
+            "effective": dict(self.effective),
+            "tcp": {
+                "seed": tcp.seed,
+                "local_ip": tcp.local_ip,
+                "listeners": [[x.protocol, x.address, x.port, x.pid] for x in tcp.listeners],
+                "established": tcp.established,
+                "established_pids": list(tcp.established_pids),
+                "peers": list(tcp.peers),
+                "time_wait": tcp.time_wait,
+                "close_wait": tcp.close_wait,
+                "leak": None if tcp.leak is None else {
+                    "pid": tcp.leak.pid, "process": tcp.leak.process, "remote": tcp.leak.remote,
+                    "remote_port": tcp.leak.remote_port, "bound_per_hour": tcp.leak.bound_per_hour,
+                    "close_wait_per_hour": tcp.leak.close_wait_per_hour,
+                    "connects_per_second": tcp.leak.connects_per_second,
+                },
+            },
+            "processes": [[p.pid, p.name, p.mem_kb, p.session_name, p.session] for p in self.processes],
+            "events": [[e.record_id, e.time, e.provider, e.event_id, e.level, e.task, e.opcode, e.keyword,
+                        e.user_sid, e.user_name, e.message] for e in self.events],
+            "next_record_id": self.next_record_id,
+            "tasks": [asdict(t) for t in self.tasks],
+            "shutdown": None if self.shutdown is None else asdict(self.shutdown),
+            "down_since": self.down_since,
+            "up_at": self.up_at,
+            "faults": asdict(self.faults),
+            "replay": self.replay,
+        }
 
     @classmethod
     def from_json(cls, d: dict) -> "HostState":
         tcp = dict(d["tcp"])
-        tcp["listeners"] = [Listener(**x) for x in tcp["listeners"]]
+        tcp["listeners"] = [Listener(*x) for x in tcp["listeners"]]
         tcp["leak"] = Leak(**tcp["leak"]) if tcp.get("leak") else None
         return cls(
             name=d["name"],
@@ -321,13 +365,13 @@ class HostState:
             registry=Registry.from_json(d["registry"]),
             ranges={k: PortRange(**v) for k, v in d["ranges"].items()},
             ranges_persistent={k: PortRange(**v) for k, v in d["ranges_persistent"].items()},
-            excluded=[ExcludedRange(**x) for x in d["excluded"]],
+            excluded=[ExcludedRange(*x) for x in d["excluded"]],
             boot_time=d["boot_time"],
             boot_count=d["boot_count"],
             effective=dict(d["effective"]),
             tcp=TcpTable(**tcp),
-            processes=[Process(**p) for p in d["processes"]],
-            events=[Event(**e) for e in d["events"]],
+            processes=[Process(*p) for p in d["processes"]],
+            events=[Event(*e) for e in d["events"]],
             next_record_id=d["next_record_id"],
             tasks=[ScheduledTask(**t) for t in d.get("tasks", [])],
             shutdown=PendingShutdown(**d["shutdown"]) if d.get("shutdown") else None,

@@ -16,6 +16,7 @@ A host that is down (rebooting) has no listener, like an unreachable one.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 import traceback
@@ -109,9 +110,10 @@ class LabServer:
                 await self._open_listeners(endpoint)
             except OSError as exc:
                 self._close_listeners(endpoint)
+                reason = os.strerror(exc.errno) if exc.errno else str(exc)
                 if strict:
-                    raise OSError(exc.errno, f"cannot listen on {host.address}: {exc.strerror}") from exc
-                print(f"lab: cannot listen on {host.address}: {exc.strerror}", file=sys.stderr, flush=True)
+                    raise OSError(exc.errno, f"cannot listen on {host.address}: {reason}") from exc
+                print(f"lab: cannot listen on {host.address}: {reason}", file=sys.stderr, flush=True)
         elif not should_listen and endpoint.listening:
             self._close_listeners(endpoint)
 

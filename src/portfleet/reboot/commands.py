@@ -67,7 +67,13 @@ def abort_command(renderer: Renderer, host_vars: Mapping[str, Any] | None) -> st
 
 
 def task_create_command(
-    renderer: Renderer, host_vars: Mapping[str, Any] | None, *, start_date: str, start_time: str, run: str
+    renderer: Renderer,
+    host_vars: Mapping[str, Any] | None,
+    *,
+    start_date: str,
+    start_time: str,
+    run: str,
+    legacy: bool = False,
 ) -> str:
     return renderer.render(
         "windows/reboot/schtasks_create.cmd.j2",
@@ -75,6 +81,7 @@ def task_create_command(
         start_date=start_date,
         start_time=start_time,
         run=run,
+        legacy=legacy,
         vars=_vars(host_vars),
     )
 
