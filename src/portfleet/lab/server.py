@@ -4,7 +4,9 @@ hosts down and up for reboots, and fault enforcement.
 
 Faults (portfleet.lab.fleet.Faults), as a client sees them:
 - unreachable: no listener, so connection refused; open connections are aborted.
-- wrong_password: the host does not accept the lab password: 401 (pywinrm: InvalidCredentialsError).
+- wrong_password: the host does not accept the lab password: 401 (pywinrm: InvalidCredentialsError). Checked
+  when a client authenticates: a connection NTLM-authenticated before the fault keeps working, as on Windows
+  after a password change.
 - slow_seconds: a command's output becomes available only that many real seconds after Command; a Receive
   waiting longer than its OperationTimeout gets the TimedOut fault and pywinrm re-sends it.
 - reset_mid_command: the TCP connection is aborted (RST) when a command's output is requested (Receive);

@@ -129,6 +129,8 @@ class ShellService:
             return self._send(req, shell)
         if req.action == wsman.ACTION_DELETE:
             del self.shells[shell.shell_id]
+            for command in shell.commands.values():
+                command.ready.set()  # a Receive still waiting on this shell answers at once
             return wsman.delete_response(req)
         raise wsman.fault_action_not_supported(req.action)
 
