@@ -99,10 +99,10 @@ def test_lab_prints_hosts_and_ready_but_no_secret(lab):
 
 
 def test_latency_option_delays_every_response(lab):
-    running = lab(hosts=1, latency=0.3)
+    running = lab(hosts=1, latency=0.15)
     started = time.monotonic()
     session(running, running.hosts[0]["name"]).run_cmd("hostname")  # 8 HTTP exchanges
-    assert time.monotonic() - started >= 8 * 0.3
+    assert time.monotonic() - started >= 8 * 0.15
 
 
 def test_replay_host_answers_from_its_capture(lab, tmp_path):

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from portfleet.engine import Progress, fan_out
+from portfleet.engine import Interrupted, Progress, fan_out
 from portfleet.facts import HostFacts
 from portfleet.parse.netsh import PortRange, parse_excludedportrange
 from portfleet.parse.netstat import BOUND, CLOSE_WAIT, ESTABLISHED, LISTENING, TIME_WAIT, Conn, parse_netstat
@@ -548,7 +548,7 @@ def analyse(
         newest.setdefault(e.id, e)
     d.last_events = [
         {"id": e.id, "at": _iso(e.date) if e.date and e.date.tzinfo else (e.date.isoformat() if e.date else None),
-         "source": e.source, "message": (e.message.splitlines() or [""])[0][:240]}
+         "source": e.source, "message": _first_sentence(e.message)}
         for e in newest.values()
     ]
     _judge(d, procs)
@@ -557,6 +557,13 @@ def analyse(
         d.warnings.extend(playbook_warnings(desired, got.conns, d.ranges, d.excluded, d.tcp))
     _modern_maxuserport_note(d, facts, got.readings)
     return d
+
+
+def _first_sentence(message: str, limit: int = 240) -> str:
+    text = " ".join(message.split())
+    end = text.find(". ")
+    text = text[: end + 1] if end != -1 else text
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _leak_threshold(capacity: int) -> int:
@@ -833,6 +840,7 @@ class DiagnoseReport:
     warnings: list[str] = field(default_factory=list)
     rounds: int = 1
     interval_s: float | None = None
+    interrupted: bool = False  # --watch ended by Ctrl-C (the normal end without --count)
 
     def summary(self) -> dict[str, int]:
         counts = {v: 0 for v in VERDICTS}
@@ -859,6 +867,7 @@ class DiagnoseReport:
             "days": self.days,
             "rounds": self.rounds,
             "interval_s": self.interval_s,
+            "interrupted": self.interrupted,
             "hosts": [h.to_json() for h in self.hosts],
             "warnings": self.warnings,
             "summary": self.summary(),
@@ -888,9 +897,9 @@ def diagnose_host(
     try:
         with open_session(host) as session:
             got = collect(session, renderer, host, days=days)
-    except TransportError as exc:
+        return analyse(host.name, host.address, got, desired=desired, renderer=renderer, host_vars=host.vars), got
+    except Exception as exc:  # noqa: BLE001 - one host's failure (or an output we choke on) is its report
         return failure(host, exc), None
-    return analyse(host.name, host.address, got, desired=desired, renderer=renderer, host_vars=host.vars), got
 
 
 def run_diagnose(
@@ -970,24 +979,29 @@ def watch(
         try:
             with open_session(host) as session:
                 s = sample(session, renderer, with_q=first.netstat_flags == "-anoq")
-        except TransportError as exc:
+            got = dataclasses.replace(first, at=s.at, conns=s.conns, processes=s.processes)
+            return analyse(host.name, host.address, got, desired=desired.get(host.name), renderer=renderer,
+                           host_vars=host.vars), None
+        except Exception as exc:  # noqa: BLE001 - as in diagnose_host
             return failure(host, exc), None
-        got = dataclasses.replace(first, at=s.at, conns=s.conns, processes=s.processes)
-        return analyse(host.name, host.address, got, desired=desired.get(host.name), renderer=renderer,
-                       host_vars=host.vars), None
 
     rounds = 1
-    while (count is None or rounds < count) and not stop.wait(interval):
-        rounds += 1
-        for host, (d, got) in fan_out(hosts, one, forks=forks, name=lambda h: h.name):
-            if got is not None:
-                collected[host.name] = got
-            if d.main is not None and d.sampled_at is not None:
-                points[d.name].append((d.sampled_at, d.main.in_use))
-                apply_trend(d, trend_of(points[d.name], d.main.capacity))
-            current[host.name] = d
-        report = dataclasses.replace(report, hosts=rank(current[h] for h in by_name if h in current),
-                                     rounds=rounds, interval_s=interval, generated_at=datetime.now(timezone.utc))
-        if on_round is not None:
-            on_round(report)
+    try:
+        while (count is None or rounds < count) and not stop.wait(interval):
+            results = fan_out(hosts, one, forks=forks, name=lambda h: h.name)
+            rounds += 1
+            for host, (d, got) in results:
+                if got is not None:
+                    collected[host.name] = got
+                if d.main is not None and d.sampled_at is not None:
+                    points[d.name].append((d.sampled_at, d.main.in_use))
+                    apply_trend(d, trend_of(points[d.name], d.main.capacity))
+                current[host.name] = d
+            report = dataclasses.replace(report, hosts=rank(current[h] for h in by_name if h in current),
+                                         rounds=rounds, interval_s=interval, generated_at=datetime.now(timezone.utc))
+            if on_round is not None:
+                on_round(report)
+    except (KeyboardInterrupt, Interrupted):
+        # Ctrl-C is how an open-ended watch ends: the last complete round is the answer.
+        report = dataclasses.replace(report, interrupted=True)
     return report

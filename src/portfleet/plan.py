@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from portfleet.inventory import PatternError
+from portfleet.inventory.patterns import evaluate
 from portfleet.settings import CATALOGUE, Value
 
 
@@ -38,9 +40,12 @@ def build_plans(inventory: Any, playbook: Any, limit: str | None = None) -> Plan
     out = Plans(warnings=list(getattr(playbook, "warnings", [])))
     for play in playbook.plays:
         try:
-            matched = inventory.select(play.hosts)
-        except Exception as exc:  # an empty pattern in one play is a warning, as in Ansible
+            matched = evaluate(inventory, play.hosts, lenient_exclusions=True)
+        except PatternError as exc:  # a play that matches nothing is a warning, as in Ansible
             out.warnings.append(f"play {play.name!r}: {exc}")
+            continue
+        if not matched:
+            out.warnings.append(f"play {play.name!r}: hosts {play.hosts!r} match no host of this inventory")
             continue
         for host in matched:
             if allowed is not None and host.name not in allowed:

@@ -10,6 +10,7 @@ from portfleet.cli import runs as runs_cmd
 from portfleet.cli.apply import apply
 from portfleet.cli.audit import audit
 from portfleet.cli.demo import demo
+from portfleet.cli.diagnose import diagnose
 from portfleet.cli.rollback import rollback
 
 app = typer.Typer(
@@ -25,12 +26,15 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="markdown",
+    # A traceback must never print locals: one of them may hold a password.
+    pretty_exceptions_show_locals=False,
 )
 
 app.command()(demo)
 app.command()(audit)
 app.command()(apply)
 app.command()(rollback)
+app.command()(diagnose)
 app.add_typer(inventory_cmd.app, name="inventory")
 app.add_typer(runs_cmd.app, name="runs")
 app.add_typer(lab_cmd.app, name="lab")

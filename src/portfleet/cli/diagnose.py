@@ -81,14 +81,13 @@ def diagnose(
     if watch_s is not None and (count is None or count > 1):
         if as_table:
             c.out.print(round_table(report))
-        try:
-            report = watch(
-                hosts, report, collected, open_session=open_session, renderer=renderer, interval=watch_s,
-                count=count, forks=forks, desired=desired,
-                on_round=(lambda r: c.out.print(round_table(r))) if as_table else None,
-            )
-        except (KeyboardInterrupt, Interrupted):
-            c.err.print("[dim]watch stopped[/dim]")
+        report = watch(
+            hosts, report, collected, open_session=open_session, renderer=renderer, interval=watch_s,
+            count=count, forks=forks, desired=desired,
+            on_round=(lambda r: c.out.print(round_table(r))) if as_table else None,
+        )
+        if report.interrupted:
+            c.err.print(f"[dim]watch stopped after {report.rounds} sample(s)[/dim]")
     if html is not None:
         from portfleet.report.html import write_html
 

@@ -61,9 +61,11 @@ def order_patterns(parts: list[str]) -> list[str]:
 
 
 class _Matcher:
-    def __init__(self, inventory: Inventory, whole: str) -> None:
+    def __init__(self, inventory: Inventory, whole: str, lenient_exclusions: bool = False) -> None:
         self.inv = inventory
         self.whole = whole
+        self.lenient_exclusions = lenient_exclusions
+        self.ignored: list[str] = []
         self.group_names = list(inventory.groups)
         self.host_names = [h.name for h in inventory.hosts]
 
@@ -96,9 +98,10 @@ class _Matcher:
         expr, subscript = _split_subscript(expr)
         groups, hosts = self.enumerate(expr)
         if not hosts and not groups:
-            if part[0] == "!":
-                # Excluding what does not exist removes nothing (Ansible only warns), so a shared
-                # playbook's 'windows:!legacy' works on inventories without a legacy group.
+            if part[0] == "!" and self.lenient_exclusions:
+                # A playbook's 'windows:!legacy' must work on inventories without a legacy group:
+                # excluding what does not exist removes nothing (Ansible only warns).
+                self.ignored.append(expr)
                 return []
             raise self.error(self.no_match_message(expr))
         if subscript is not None:
@@ -187,14 +190,17 @@ def _expand_files(parts: list[str], whole: str, source: Path) -> list[str]:
     return out
 
 
-def evaluate(inventory: Inventory, pattern: str) -> list[Host]:
-    """Hosts of one pattern string (no 'nothing left' check)."""
+def evaluate(inventory: Inventory, pattern: str, *, lenient_exclusions: bool = False) -> list[Host]:
+    """Hosts of one pattern string (no 'nothing left' check).
+
+    lenient_exclusions: an '!x' that matches nothing is ignored instead of refused (playbooks'
+    patterns; a user's --limit stays strict so that a typo is caught)."""
     if not pattern or not pattern.strip():
         raise PatternError("the host pattern is empty: give a group, a host, 'all' or e.g. 'web*'", pattern, inventory.source)
     parts = _expand_files(split_host_pattern(pattern), pattern, inventory.source)
     if not parts:
         raise PatternError(f"the host pattern {pattern!r} names nothing", pattern, inventory.source)
-    return _Matcher(inventory, pattern).evaluate(parts)
+    return _Matcher(inventory, pattern, lenient_exclusions).evaluate(parts)
 
 
 def select(inventory: Inventory, pattern: str | None = None, *, limit: str | None = None) -> list[Host]:

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Iterator
 
 import spnego
-import spnego.exceptions
 
 CHALLENGE_HEADERS: list[tuple[str, str]] = [
     ("WWW-Authenticate", "Negotiate"),
@@ -150,7 +149,7 @@ class Authenticator:
         try:
             with self.store.selected(rejects):
                 out_token = context.step(in_token)  # type: ignore[attr-defined]
-        except (spnego.exceptions.SpnegoError, ValueError, KeyError, IndexError, OSError):
+        except Exception:  # SpnegoError for a wrong password or unknown user; struct/Value errors for junk
             # Wrong password, unknown user, or a malformed token: Windows answers 401 and offers again.
             state.context, state.user = None, None
             return AuthOutcome(None, "negotiate", 401, list(CHALLENGE_HEADERS))

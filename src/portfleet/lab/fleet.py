@@ -35,6 +35,7 @@ __all__ = ["CommandResult", "Faults", "LabHost", "Fleet", "BOOT_LAB_SECONDS"]
 BOOT_LAB_SECONDS = 45.0  # how long a host is unreachable during a restart (lab seconds, scaled)
 SHUTDOWN_LAB_SECONDS = 5.0  # from "the timer fired" to "services stopped, connections refused"
 LAB_USER = "labadmin"
+EXHAUSTION_EVENT_LAB_SECONDS = 3 * 3600.0  # how often an exhausted host logs Tcpip 4227/4231
 
 
 @dataclass
@@ -98,17 +99,36 @@ class LabHost:
             return CommandResult(stdout, stderr, code)
         with self._lock:
             ctx = self._ctx()
+            self._log_exhaustion(ctx.now)
             out = shell.run_line(ctx, command_line)
             if ctx.changed:
                 self.save()
             code = out.code if out.code is not None else 0
             return CommandResult(out.stdout, out.stderr, code, out.waiting_for_input)
 
+    def _log_exhaustion(self, now: float) -> None:
+        """While the leak keeps the dynamic range full, Tcpip keeps logging 4227/4231 (every few lab hours)."""
+        from .cmd import netstat
+
+        s = self.state
+        if s.tcp.leak is None or netstat.plan_counts(s, self._fleet.clock, now)["free"] > 0:
+            return
+        step = self._fleet.clock.real_seconds(EXHAUSTION_EVENT_LAB_SECONDS)
+        last = max((e.time for e in s.events if e.provider == "Tcpip"), default=s.boot_time)
+        t = max(last, s.boot_time) + step
+        added = 0
+        while t <= now and added < 20:
+            events.port_exhaustion(s, t, 4227)
+            events.port_exhaustion(s, min(t + min(step / 10, 30.0), now), 4231)
+            t += step
+            added += 1
+        if added:
+            s.events.sort(key=lambda e: e.time)
+            self.save()
+
     def _ctx(self) -> Ctx:
         clock = self._fleet.clock
-        ctx = Ctx(host=self.state, clock=clock, now=clock.now(), user=self._fleet.username)
-        ctx.run_line = lambda c, line: shell.run_line(c, line)
-        return ctx
+        return Ctx(host=self.state, clock=clock, now=clock.now(), user=self._fleet.username)
 
     def save(self) -> None:
         self._fleet._store.save_host(self.name, self.state.to_json())
@@ -217,9 +237,9 @@ class Fleet:
                     ipaddress.IPv4Address(self.meta["first_address"]) - 1
                 from .profiles import Plan
 
-                plan = Plan(name, "replay", "2022", "default")
+                plan = Plan(name, "app", "2022", "default")  # a stand-in model; the capture answers
                 state = build_host(plan, len(self.hosts), str(last + 1), self.meta["seed"], self.clock.now())
-                state.groups = ["replay"]
+                state.groups, state.role = ["replay"], "replay"
                 host = self._add(state)
                 self.meta["hosts"].append(state.name)
             host.capture = capture
@@ -356,7 +376,8 @@ def apply_boot(s: HostState, kernel_start: float) -> None:
             s.ranges[key] = PortRange(1024, mup - 1023)
     tw = reg.dword(TCPIP_PARAMETERS, "TcpTimedWaitDelay")
     if tw is not None:
-        tw = min(max(tw, 30), 300)  # documented valid range 30-300 s
+        # valid range 30-300 s, 2-300 s from 2012 R2 on (DESIGN.md "Windows facts"); clamped into it
+        tw = min(max(tw, 2 if s.build >= 9600 else 30), 300)
     s.effective = {"TcpTimedWaitDelay": tw, "MaxUserPort": mup}
     reg.delete_key(CBS_REBOOT_PENDING)
     reg.delete_key(WU_REBOOT_REQUIRED)

@@ -109,10 +109,6 @@ class Connection:
     def peer_ip(self) -> str:
         return str(self.peer[0]) if self.peer else ""
 
-    def peer_certificate_der(self) -> bytes | None:
-        obj = self.writer.get_extra_info("ssl_object")
-        return obj.getpeercert(binary_form=True) if obj is not None else None
-
     def reset(self) -> None:
         """Abort with RST: SO_LINGER(on, 0) makes close() discard the send queue and reset the peer."""
         if self.closed:

@@ -85,18 +85,18 @@ def plan_fleet(count: int, profile: str, seed: int) -> list[Plan]:
         plans.append(Plan(name, role, modern_builds[i % 4] if i < 4 else rng.choice(modern_builds),
                           "default", timezone=rng.choice(_ZONES)))
     modern = [p for p in plans if p.role != "legacy"]
-    # Configuration states: cycle so that small fleets get each kind once, then random for the rest.
-    cycle = ["tuned", "default", "drifted-tw", "tuned", "drifted-v4", "default", "drifted-pending", "maxuserport"]
-    for i, p in enumerate(modern):
-        p.config = cycle[i] if i < len(cycle) else rng.choice(["tuned", "tuned", "default", "drifted-tw",
-                                                               "drifted-v4", "drifted-pending"])
     # Exactly one exhausted host: the first app server (else any modern host), at Windows defaults.
     victim = next((p for p in modern if p.role == "app"), modern[0] if modern else None)
     if victim is not None:
         victim.exhausted = True
-        victim.config = "default"
         if victim.build == "2012r2":
             victim.build = "2019"  # its diagnosis needs netstat -q (2012 R2 gets it only from an update)
+    # Configuration states of the others: cycled so that a small fleet gets each kind, then random.
+    cycle = ["tuned", "default", "drifted-tw", "drifted-v4", "tuned", "default", "drifted-pending", "maxuserport"]
+    others = [p for p in modern if p is not victim]
+    for i, p in enumerate(others):
+        p.config = cycle[i] if i < len(cycle) else rng.choice(["tuned", "tuned", "default", "drifted-tw",
+                                                               "drifted-v4", "drifted-pending"])
     # Exactly one host with Windows' own reboot pending: a web server that is not the victim.
     pending = next((p for p in modern if p.role == "web" and not p.exhausted),
                    next((p for p in modern if not p.exhausted), None))

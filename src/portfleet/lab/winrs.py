@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from portfleet.lab import wsman
-from portfleet.lab.wsman import WsmanFault, WsmanRequest
+from portfleet.lab.wsman import WsmanRequest
 
 MAX_SHELLS_PER_USER = 30
 IDLE_TIMEOUT = 7200.0

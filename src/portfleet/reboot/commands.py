@@ -119,3 +119,25 @@ def schtasks_date(local: datetime, short_date_pattern: str | None) -> str:
         else:
             out.append(token)
     return "".join(out)
+
+
+_QUOTED_SHAPE = re.compile(r'"([A-Za-z]{1,4})([./\- ])([A-Za-z]{1,4})\2([A-Za-z]{1,4})"')
+
+
+def date_pattern_from_error(text: str) -> str | None:
+    """The short date pattern schtasks asks for in its refusal, e.g. 'ERROR: Invalid Start Date (Date
+    should be in "dd.mm.yyyy" format).' -> 'dd.MM.yyyy'. The letters are translated on other
+    languages ("TT.MM.JJJJ", "jj/mm/aaaa"): the 4-letter group is the year, the group starting with
+    m is the month, the other one the day. None when the message holds no such shape."""
+    m = _QUOTED_SHAPE.search(text or "")
+    if m is None:
+        return None
+    parts, sep = [m.group(1), m.group(3), m.group(4)], m.group(2)
+    years = [i for i, p in enumerate(parts) if len(p) == 4]
+    months = [i for i, p in enumerate(parts) if p[0] in "mM" and len(p) == 2]
+    if len(years) != 1 or len(months) != 1:
+        return None
+    out = []
+    for i in range(3):
+        out.append("yyyy" if i == years[0] else "MM" if i == months[0] else "dd")
+    return sep.join(out)

@@ -26,6 +26,7 @@ is already going down: wait for it.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import threading
 from dataclasses import asdict, dataclass, field, fields
@@ -169,10 +170,6 @@ def comment_for(reasons: Sequence[str]) -> str:
     return f"portfleet: {why}"
 
 
-def _controller() -> tuple[int, str]:
-    return os.getpid(), socket.gethostname()
-
-
 class RebootExecutor:
     """Drives one reboot run (fresh or resumed) from its rows in the state."""
 
@@ -190,6 +187,7 @@ class RebootExecutor:
         on_event: Callable[[str], None] | None = None,
         stop: threading.Event | None = None,
         clock: Callable[[], datetime] = utcnow,
+        forks: int = 50,
     ) -> None:
         self.store = store
         self.run_id = run_id
@@ -202,6 +200,7 @@ class RebootExecutor:
         self.on_event = on_event or (lambda text: None)
         self.stop = stop or threading.Event()
         self.clock = clock
+        self.forks = forks
         self._reasons: dict[str, list[str]] = {}
         self._forced: dict[str, bool] = {}
 
@@ -229,10 +228,12 @@ class RebootExecutor:
         self.progress.start(len(todo), "reboot")
         try:
             self._drive(rows, todo, outcomes, outcome)
-        except Interrupted as cut:
+        except Interrupted as cut:  # a second Ctrl-C during a batch: in-flight hosts are left as recorded
             outcome.interrupted = True
             for _, result in cut.done:
                 outcomes[result.name] = result
+        except KeyboardInterrupt:  # a second Ctrl-C between batches
+            outcome.interrupted = True
         finally:
             self.progress.stop()
         if self.stop.is_set():
@@ -287,9 +288,10 @@ class RebootExecutor:
                 continue
             batch_no += 1
             members = list(batch.hosts)
+            where = "" if self.options.ignore_windows else (
+                f"; window {batch.window.spec}, must start by {iso(batch.latest_safe_start)[:19]}Z")
             self.say(f"batch {batch_no} ({len(members)} host(s), {len(waiting) - len(members)} after it): "
-                     f"{', '.join(members)}; window {batch.window.spec}, must start by "
-                     f"{iso(batch.latest_safe_start)[:19]}Z")
+                     f"{', '.join(members)}{where}")
             stop = self._run_batch(members, batch_no, rows, outcomes, outcome)
             waiting = [n for n in waiting if n not in members]
             if stop:
@@ -312,7 +314,7 @@ class RebootExecutor:
         results = fan_out(
             names,
             lambda n: self._reboot_one(n, self.store.reboot_host(self.run_id, n) or rows[n], number),
-            forks=max(1, len(names)),
+            forks=max(1, min(self.forks, len(names))),
             name=lambda n: n,
             status=lambda r: r.state,
             progress=self.progress,
@@ -371,7 +373,7 @@ class RebootExecutor:
             if row.boot_before is None:
                 return self._fail(name, batch, "shutdown was sent but no boot time was recorded: cannot verify")
             return self._await_reboot(t, row.boot_before, row.sent_at or self.clock(), row.down_at, batch,
-                                      row.command, [note])
+                                      row.command, [note], delay=_delay_of(row.command))
         if self.stop.is_set():
             return HostOutcome(name, row.state, "not started (interrupted)", row.batch, reasons=reasons)
 
@@ -441,10 +443,11 @@ class RebootExecutor:
                 f"{again.exit_code}: waiting for whatever is pending")
 
     def _await_reboot(self, t: Target, boot_before: datetime, sent_at: datetime, down_at: datetime | None,
-                      batch: int, command: str | None, notes: list[str]) -> HostOutcome:
+                      batch: int, command: str | None, notes: list[str], delay: int | None = None) -> HostOutcome:
         name = t.name
         opts = self.options
-        grace_end = sent_at + timedelta(seconds=opts.delay)
+        delay = opts.delay if delay is None else delay  # a resumed host: the /t its command was sent with
+        grace_end = sent_at + timedelta(seconds=delay)
         deadline_down = grace_end + timedelta(seconds=opts.timeout_down)
         # Nothing happens before the grace period ends: no point in asking.
         if self._sleep_until(grace_end):
@@ -473,7 +476,7 @@ class RebootExecutor:
             if down_at is None and now >= deadline_down:
                 return self._fail(
                     name, batch,
-                    f"did not go down within {opts.timeout_down:g}s after the {opts.delay}s grace period "
+                    f"did not go down within {opts.timeout_down:g}s after the {delay}s grace period "
                     f"(still booted {iso(boot_before)[:19]}Z)",
                     boot_before=boot_before, command=command, notes=notes)
             if down_at is not None and now >= down_at + timedelta(seconds=opts.timeout_up):
@@ -523,6 +526,12 @@ class RebootExecutor:
                            row.command, reasons=row.reasons)
 
 
+def _delay_of(command: str | None) -> int | None:
+    """The /t of a recorded shutdown command line (templates may differ; None when not found)."""
+    m = re.search(r"/t\s+(\d+)", command or "")
+    return int(m.group(1)) if m else None
+
+
 # A host with no window at all: an empty schedule, which the planner reports as unschedulable.
 _NO_WINDOW = MaintenanceSchedule("UTC", ())
 
@@ -534,7 +543,7 @@ def _local_text(batch: Any) -> str:
 
 def controller_identity() -> tuple[int, str]:
     """(pid, host name) of this controller, recorded so a resume can refuse a run still being driven."""
-    return _controller()
+    return os.getpid(), socket.gethostname()
 
 
 def controller_alive(pid: int | None, host: str | None) -> bool:

@@ -25,6 +25,7 @@ from portfleet.reboot.commands import (
     NO_SHUTDOWN_IN_PROGRESS,
     TASK_NAME,
     abort_command,
+    date_pattern_from_error,
     schtasks_date,
     shutdown_command,
     task_create_command,
@@ -51,7 +52,9 @@ __all__ = [
 ]
 
 LEGACY_MAX_DELAY = 600  # shutdown /t on XP / Server 2003: 0-600 seconds
-MAX_TASK_RUN = 261  # schtasks /tr: "The command line ... cannot exceed 261 characters"
+MAX_TASK_RUN = 261
+# A task that fired runs shutdown with its /t delay; past this the reboot should have happened.
+OVERDUE_AFTER = timedelta(minutes=30)  # schtasks /tr: "The command line ... cannot exceed 261 characters"
 
 
 # -- schedule ------------------------------------------------------------------------------------
@@ -70,6 +73,7 @@ class ScheduleItem:
     note: str = ""
     state: str = "planned"  # planned | created | failed
     detail: str = ""
+    legacy: bool = False  # Windows Server 2003 / XP: its schtasks syntax
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -141,7 +145,7 @@ def plan_tasks(prepared: Prepared, plan: RebootPlan, renderer: Renderer, delay: 
             command = task_create_command(renderer, target.plan.host.vars, start_date=start_date,
                                           start_time=start_time, run=run, legacy=legacy)
             items.append(ScheduleItem(member.name, batch.number, local.astimezone(timezone.utc), local, start_date,
-                                      start_time, run, command, note))
+                                      start_time, run, command, note, legacy=legacy))
     return items
 
 
@@ -150,6 +154,7 @@ def create_tasks(
     prepared: Prepared,
     *,
     open_session: Callable[[Any], Session],
+    renderer: Renderer,
     store: RebootStore,
     run_id: str | None,
     forks: int,
@@ -160,6 +165,18 @@ def create_tasks(
         try:
             with open_session(host) as session:
                 result = session.run(item.command)
+                if result.exit_code != 0:
+                    # A refused /sd created nothing, so one retry in the format schtasks names is safe.
+                    pattern = date_pattern_from_error(result.stderr + result.stdout)
+                    retry_date = schtasks_date(item.local, pattern) if pattern else None
+                    if retry_date and retry_date != item.start_date:
+                        item.note = "; ".join(filter(None, [item.note, f"schtasks wanted /sd as {pattern}: "
+                                                            f"{item.start_date} -> {retry_date}"]))
+                        item.start_date = retry_date
+                        item.command = task_create_command(renderer, host.vars, start_date=retry_date,
+                                                           start_time=item.start_time, run=item.run,
+                                                           legacy=item.legacy)
+                        result = session.run(item.command)
         except TransportError as exc:
             item.state, item.detail = "failed", f"{exc.kind}: {exc}"
             return item
@@ -240,17 +257,17 @@ def query_status(
         reasons = pending_reasons(store, plan.name, facts)
         task = parse_task_query(query.stdout) if query.exit_code == 0 else None
         row = StatusRow(plan.name, "ok", facts.boot_time, reasons, task, scheduled)
-        if scheduled is not None and facts.boot_time is not None and facts.boot_time > scheduled.due_at:
-            row.detail = f"rebooted at {iso(facts.boot_time)[:16]}Z after the task was due ({iso(scheduled.due_at)[:16]}Z)"
-        if not reasons:
-            row.state = "ok"
-        elif task is not None:
+        rebooted = scheduled is not None and facts.boot_time is not None and facts.boot_time > scheduled.due_at
+        if rebooted:
+            row.detail = f"rebooted at {iso(facts.boot_time)[:16]}Z, after its task was due ({iso(scheduled.due_at)[:16]}Z)"
+        if task is not None and not rebooted:
             due = scheduled.due_at if scheduled is not None else None
-            overdue = due is not None and utcnow() > due + timedelta(minutes=30)
-            row.state = "overdue" if overdue else "scheduled"
-            if overdue:
+            if due is not None and utcnow() > due + OVERDUE_AFTER:
+                row.state = "overdue"
                 row.detail = f"the task was due at {iso(due)[:16]}Z but the host has not rebooted since"
-        else:
+            else:
+                row.state = "scheduled"
+        elif reasons:
             row.state = "pending"
         return row
 

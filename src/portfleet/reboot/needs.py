@@ -13,7 +13,7 @@ Read-only: nothing is written to the hosts or to the state (stale rows are left 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Callable, Sequence
 
 from portfleet.engine import Progress, fan_out
@@ -63,7 +63,7 @@ def pending_reasons(store: Store | None, name: str, facts: HostFacts | None) -> 
     if store is not None:
         for row in store.pending_reboots(name):
             if boot is None or row.applied_at >= boot:
-                when = f"written {row.applied_at.astimezone().strftime('%Y-%m-%d %H:%M')} by run {row.run_id}"
+                when = f"written {row.applied_at.astimezone(timezone.utc).strftime('%Y-%m-%d %H:%MZ')} by run {row.run_id}"
                 suffix = "" if boot is not None else " (boot time unknown)"
                 reasons.append(f"{row.setting} {when}{suffix}")
     if facts is not None:

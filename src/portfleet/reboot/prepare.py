@@ -23,6 +23,7 @@ from portfleet.reboot.sources import (
     PolicyInputs,
     build_policy,
     host_windows,
+    play_group,
     reboot_plays,
 )
 from portfleet.reboot.windows import MaintenanceSchedule
@@ -30,7 +31,7 @@ from portfleet.render import Renderer
 from portfleet.state import Store
 from portfleet.transport.base import Session
 
-__all__ = ["Prepared", "group_sizes", "groups_of", "load_windows", "make_plan", "prepare", "shutdown_commands"]
+__all__ = ["Prepared", "group_sizes", "groups_for", "groups_of", "load_windows", "make_plan", "prepare", "shutdown_commands"]
 
 # Groups every host is in: a limit on them would be a fleet-wide cap, which max_parallel already is.
 _IMPLICIT_GROUPS = ("all", "ungrouped")
@@ -38,6 +39,11 @@ _IMPLICIT_GROUPS = ("all", "ungrouped")
 
 def groups_of(host: Any) -> tuple[str, ...]:
     return tuple(sorted(g for g in host.groups if g not in _IMPLICIT_GROUPS))
+
+
+def groups_for(host: Any, play: PlayReboot | None) -> tuple[str, ...]:
+    """The host's groups as the planner sees them: its inventory groups and its play's group."""
+    return groups_of(host) + ((play_group(play),) if play is not None else ())
 
 
 def group_sizes(inventory: Any) -> dict[str, int]:
@@ -93,7 +99,7 @@ def prepare(
     # build_policy resolves against host.groups; keep only the named groups the planner sees.
     limits = {g: v for g, v in policy.max_unavailable.items() if g not in _IMPLICIT_GROUPS}
     policy = PolicyInputs(policy.max_parallel, policy.batch, limits, policy.notes)
-    targets = {p.name: Target(p, host_windows_[p.name].schedule, groups_of(p.host)) for p in chosen}
+    targets = {p.name: Target(p, host_windows_[p.name].schedule, groups_for(p.host, plays[p.name])) for p in chosen}
     return Prepared(plans, needs, host_windows_, plays, policy, targets, list(policy.notes))
 
 

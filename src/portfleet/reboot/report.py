@@ -159,7 +159,7 @@ def plan_tables(prepared: Prepared, plan: RebootPlan, commands: dict[str, str], 
                 f"{_short(b.start)}" if i == 0 else "",
                 m.name,
                 when,
-                ", ".join(m.groups) or "-",
+                ", ".join(g for g in m.groups if not g.startswith("play:")) or "-",
                 "; ".join(need.reasons) or need.status,
             )
         table.add_section()

@@ -34,6 +34,7 @@ __all__ = [
     "PolicyInputs",
     "always_schedule",
     "build_policy",
+    "play_group",
     "estimate_duration",
     "host_windows",
     "playbook_reboot_lines",
@@ -212,12 +213,17 @@ def _nonempty(schedule: MaintenanceSchedule, source: str, line: int | None) -> M
 
 @dataclass(frozen=True)
 class PolicyInputs:
-    """What build_policy decided, for the plan's header."""
+    """What build_policy decided, for the planner and the plan's header."""
 
-    max_parallel: int | None
-    batch: int | None
-    max_unavailable: dict[str, int]
+    max_parallel: int | None  # fleet-wide cap per batch (--max-parallel)
+    batch: int | None  # fleet-wide batch size (--batch), resolved to a count
+    max_unavailable: dict[str, int]  # group (or play_group(play)) -> most hosts of it down at once
     notes: tuple[str, ...] = ()
+
+
+def play_group(play: PlayReboot) -> str:
+    """The planner group standing for one play's hosts: its max_parallel / batch limit them together."""
+    return f"play:{play.name}"
 
 
 def _resolve(value: int | str, total: int) -> int:
@@ -239,28 +245,30 @@ def build_policy(
     batch: int | str | None = None,
     max_unavailable: int | str | None = None,
 ) -> PolicyInputs:
-    """Resolve the plays' limits (CLI values override) for the hosts to reboot."""
+    """Resolve the limits for the hosts to reboot.
+
+    A play's max_parallel and batch (a count, or a share of the play's hosts to reboot) limit that
+    play's hosts in one batch; its max_unavailable limits each inventory group of its hosts, as a
+    count or a share of the group's full size. --max-parallel / --batch cap every batch;
+    --max-unavailable replaces the plays' value for every group."""
     total = len(hosts)
-    involved = {id(p): p for p in plays.values() if p is not None and any(plays.get(h.name) is p for h in hosts)}
-    notes: list[str] = []
-
-    parallel = max_parallel
-    if parallel is None:
-        given = [int(p.policy["max_parallel"]) for p in involved.values() if p.policy.get("max_parallel")]
-        parallel = min(given) if given else None
-        if len(set(given)) > 1:
-            notes.append(f"plays give different max_parallel values ({sorted(set(given))}): using {parallel}")
-
-    size: int | None
-    if batch is not None:
-        size = _resolve(batch, total)
-    else:
-        given_b = [_resolve(p.policy["batch"], total) for p in involved.values() if p.policy.get("batch")]
-        size = min(given_b) if given_b else None
-        if len(set(given_b)) > 1:
-            notes.append(f"plays give different batch sizes ({sorted(set(given_b))} hosts): using {size}")
-
     limits: dict[str, int] = {}
+    members: dict[str, list[Any]] = {}
+    by_group: dict[str, PlayReboot] = {}
+    for h in hosts:
+        play = plays.get(h.name)
+        if play is not None:
+            members.setdefault(play_group(play), []).append(h)
+            by_group[play_group(play)] = play
+    for group, play in by_group.items():
+        count = len(members[group])
+        caps = []
+        if play.policy.get("max_parallel"):
+            caps.append(int(play.policy["max_parallel"]))
+        if play.policy.get("batch"):
+            caps.append(_resolve(play.policy["batch"], count))
+        if caps:
+            limits[group] = min(caps)
     for h in hosts:
         play = plays.get(h.name)
         value = max_unavailable if max_unavailable is not None else (play.policy.get("max_unavailable") if play else None)
@@ -269,7 +277,8 @@ def build_policy(
         for g in h.groups:
             count = _resolve(value, group_sizes.get(g, total))
             limits[g] = min(limits.get(g, count), count)
-    return PolicyInputs(parallel, size, limits, tuple(notes))
+    size = _resolve(batch, total) if batch is not None else None
+    return PolicyInputs(max_parallel, size, limits, ())
 
 
 def estimate_duration(delay: float, timeout_down: float, timeout_up: float) -> timedelta:

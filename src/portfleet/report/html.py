@@ -8,7 +8,7 @@ Every text that came from a host is escaped.
 
 from __future__ import annotations
 
-from datetime import timezone
+from datetime import datetime, timezone
 from html import escape
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -191,10 +191,21 @@ def sparkline(h: HostDiagnosis) -> str:
             f'height="{hgt}" role="img" aria-label="ports in use over time">'
             f'<rect width="{w}" height="{hgt}" rx="8" fill="#f1f5f9"/>'
             f'<line x1="{pad}" x2="{w - pad}" y1="{full:.1f}" y2="{full:.1f}" stroke="#dc2626" stroke-dasharray="4 3"/>'
-            f'<text x="{w - pad - 2}" y="{full + 12:.1f}" font-size="10" fill="#dc2626" text-anchor="end">'
+            f'<text x="{pad + 4}" y="{full + 12:.1f}" font-size="10" fill="#dc2626">'
             f'range full ({t.capacity:,})</text>'
             f'<polyline points="{pts}" fill="none" stroke="#2563eb" stroke-width="2.4" stroke-linejoin="round"/></svg>'
             f'<div class="note">{len(t.points)} samples from {ys[0]:,} to {ys[-1]:,} ports: {_e(slope)}{_e(eta)}</div>')
+
+
+def _when(iso: str) -> str:
+    """'2026-11-21T03:00:00+00:00' -> '2026-11-21 03:00 UTC'; a date without zone is the host's clock."""
+    try:
+        at = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    if at.tzinfo is None:
+        return at.strftime("%Y-%m-%d %H:%M") + " host time"
+    return at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _clip(text: str, n: int) -> str:
@@ -216,7 +227,7 @@ def host_card(h: HostDiagnosis) -> str:
         parts.append("<h2 style='margin-top:14px'>System events</h2><ul>")
         for eid, n in sorted(h.events.items(), reverse=True):
             latest = next((ev for ev in h.last_events if ev["id"] == eid), None)
-            when = f", latest {latest['at']}" if latest and latest.get("at") else ""
+            when = f", latest {_when(latest['at'])}" if latest and latest.get("at") else ""
             text = f": {latest['message']}" if latest and latest.get("message") else ""
             parts.append(f"<li><b>{eid}</b> ×{n}{_e(when)}{_e(text)}</li>")
         parts.append("</ul>")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 if TYPE_CHECKING:
@@ -45,16 +45,6 @@ class Output:
         return "".join(t for s, t in self.chunks if s == STDERR)
 
 
-def ok(text: str = "") -> Output:
-    return Output().out(text)
-
-
-def fail(text: str, code: int = 1, *, stream: int = STDERR) -> Output:
-    o = Output()
-    o.chunks.append((stream, text)) if text else None
-    return o.exit(code)
-
-
 @dataclass
 class Ctx:
     """One command line's view of the host."""
@@ -66,7 +56,6 @@ class Ctx:
     stdin: str | None = None  # text piped or redirected in; None = WinRS stdin with nothing sent
     files: dict[str, str] = field(default_factory=dict)  # what `> file` wrote during this line
     changed: bool = False  # a tool modified persistent state
-    run_line: Callable[["Ctx", str], Output] | None = None  # the interpreter, for cmd /c and schtasks /tr
     user: str = "Administrator"
 
     @property
@@ -135,8 +124,3 @@ def split_args(text: str) -> list[str]:
     if in_arg:
         args.append("".join(cur))
     return args
-
-
-def crlf(text: str) -> str:
-    """Normalise line ends to CRLF (Windows console tools write \\r\\n)."""
-    return text.replace("\r\n", "\n").replace("\n", "\r\n")

@@ -51,8 +51,10 @@ def plan_counts(state: HostState, clock: LabClock, now: float) -> dict[str, int]
     uptime = max(0.0, now - state.boot_time) * clock.time_scale  # lab seconds since boot
     wanted: list[tuple[str, int]] = [
         ("established", tcp.established),
-        ("close_wait", min(tcp.close_wait, int(uptime // 3600))),
-        ("time_wait", min(tcp.time_wait, int(uptime // 60))),  # none right after a boot
+        # a fresh boot has no closed connections yet: the steady TIME_WAIT/CLOSE_WAIT rows of the host's own
+        # services come back after a lab hour (resp. six), long enough for a controller to see a clean table
+        ("close_wait", tcp.close_wait if uptime >= 6 * 3600 else 0),
+        ("time_wait", tcp.time_wait if uptime >= 3600 else 0),
     ]
     if tcp.leak is not None:
         hours = uptime / 3600.0

@@ -20,7 +20,7 @@ import random
 from dataclasses import dataclass, field
 
 from . import messages
-from .base import STDERR, STDOUT, Ctx, Output, crlf
+from .base import STDERR, STDOUT, Ctx, Output
 
 # ---------------------------------------------------------------- environment
 
@@ -349,6 +349,8 @@ class Shell:
         self.errorlevel = errorlevel
 
     def run_line(self, line: str) -> Output:
+        # cmd /c stops reading its command line at the first line feed
+        line = line.split("\n", 1)[0].rstrip("\r")
         env = environment(self.ctx, self.errorlevel)
         line = expand(line, env)
         try:
@@ -495,4 +497,4 @@ def run_line(ctx: Ctx, line: str, errorlevel: int = 0) -> Output:
     return Shell(ctx, errorlevel).run_line(line)
 
 
-__all__ = ["run_line", "parse", "expand", "Shell", "crlf"]
+__all__ = ["run_line", "parse", "expand", "Shell"]
