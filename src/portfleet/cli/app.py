@@ -6,9 +6,11 @@ import typer
 
 from portfleet.cli import inventory as inventory_cmd
 from portfleet.cli import lab as lab_cmd
+from portfleet.cli import reboot as reboot_cmd
 from portfleet.cli import runs as runs_cmd
 from portfleet.cli.apply import apply
 from portfleet.cli.audit import audit
+from portfleet.cli.capture import capture
 from portfleet.cli.demo import demo
 from portfleet.cli.diagnose import diagnose
 from portfleet.cli.rollback import rollback
@@ -35,8 +37,10 @@ app.command()(audit)
 app.command()(apply)
 app.command()(rollback)
 app.command()(diagnose)
+app.command()(capture)
 app.add_typer(inventory_cmd.app, name="inventory")
 app.add_typer(runs_cmd.app, name="runs")
+app.add_typer(reboot_cmd.app, name="reboot")
 app.add_typer(lab_cmd.app, name="lab")
 
 
