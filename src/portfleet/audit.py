@@ -105,6 +105,10 @@ def facts_json(facts: HostFacts | None) -> dict[str, Any] | None:
 def failure_report(plan: HostPlan, error: TransportError | Exception) -> HostReport:
     if isinstance(error, TransportError):
         status = error.kind if error.kind in ("unreachable", "auth_failed") else "error"
+        if error.kind == "hostkey":
+            # An unknown or changed SSH host key: the host is not contacted, as Ansible reports
+            # "UNREACHABLE! ... Host key verification failed."; the detail says how to accept the key.
+            status = "unreachable"
         return HostReport(plan.name, plan.host.address, status, str(error))
     return HostReport(plan.name, plan.host.address, "error", f"{type(error).__name__}: {error}")
 
@@ -154,6 +158,30 @@ def value_matches(key: str, desired: Value, reading: Reading, facts: HostFacts) 
     return setting.matches(desired, reading)
 
 
+def maxuserport_note(plan: HostPlan, found: Probe) -> str | None:
+    """DESIGN: on Vista+ a MaxUserPort value resets the TCP range at every boot, overriding netsh."""
+    reading = found.readings.get("MaxUserPort")
+    if (
+        "MaxUserPort" in plan.desired
+        or reading is None
+        or reading.status != ReadStatus.VALUE
+        or found.facts.is_legacy
+        or not any(k.startswith("dynamicport.") and k.endswith(".tcp") for k in plan.desired)
+    ):
+        return None
+    value = reading.value
+    return (
+        f"MaxUserPort={value} is set: at every boot Windows resets the TCP range to 1024-{value}, "
+        "overriding netsh; add 'MaxUserPort: null' to the play to delete it"
+    )
+
+
+def _with_note(detail: str, note: str | None) -> str:
+    if not note:
+        return detail
+    return f"{detail}; {note}" if detail else note
+
+
 def host_status(rows: list[SettingStatus]) -> tuple[str, str]:
     bad = [r for r in rows if r.status in ("unreadable", "invalid")]
     if bad:
@@ -173,6 +201,7 @@ def audit_host(plan: HostPlan, open_session: Callable[[Any], Session], renderer:
         return failure_report(plan, exc)
     rows = evaluate(plan, found, store)
     status, detail = host_status(rows)
+    detail = _with_note(detail, maxuserport_note(plan, found))
     return HostReport(plan.name, plan.host.address, status, detail, found.facts, rows)
 
 

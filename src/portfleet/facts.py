@@ -6,6 +6,7 @@ them in the order the read command runs them. Everything here is pure: text in, 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Mapping
@@ -25,6 +26,13 @@ FACT_SECTIONS: tuple[str, ...] = (
     "facts.reboot_cbs",
     "facts.reboot_wu",
     "facts.reboot_pfro",
+)
+
+# Linux: section name -> templates/linux/facts/<name>.sh.j2, in run order.
+LINUX_FACT_SECTIONS: tuple[str, ...] = (
+    "facts.uname",  # uname -sr: "Linux 6.1.0-27-amd64"
+    "facts.btime",  # the btime line of /proc/stat: boot time in seconds since the epoch (proc(5))
+    "facts.os_release",  # PRETTY_NAME of /etc/os-release (os-release(5))
 )
 
 # The flags other tools (and Windows Update) use to say "a reboot is pending". Writes to
@@ -69,6 +77,9 @@ class HostFacts:
     tz_bias_minutes: int | None = None  # UTC = local + bias (Windows' ActiveTimeBias)
     date_order: str | None = None  # "MDY" | "DMY" | "YMD" from the user's sShortDate
     notes: list[str] = field(default_factory=list)  # what could not be read, for the report
+    platform: str = "windows"  # "windows" | "linux"
+    kernel_release: str | None = None  # Linux: `uname -r`, e.g. "6.1.0-27-amd64"
+    distribution: str | None = None  # Linux: PRETTY_NAME of /etc/os-release
 
     @property
     def version_known(self) -> bool:
@@ -102,7 +113,16 @@ class HostFacts:
         return self.major is not None and self.major >= 10 and (self.build or 0) >= 10240
 
     @property
+    def kernel_version(self) -> tuple[int, int] | None:
+        """Linux: (major, minor) of the kernel release, None when unknown."""
+        m = re.match(r"(\d+)\.(\d+)", self.kernel_release or "")
+        return (int(m.group(1)), int(m.group(2))) if m else None
+
+    @property
     def os_label(self) -> str:
+        if self.platform == "linux":
+            kernel = f"Linux {self.kernel_release}" if self.kernel_release else "Linux (kernel unknown)"
+            return f"{self.distribution} ({kernel})" if self.distribution else kernel
         if self.major is None:
             return "unknown Windows version"
         if self.major >= 10:
@@ -178,4 +198,30 @@ def parse_facts(sections: Mapping[str, str]) -> HostFacts:
                 facts.windows_reboot_pending.append(flag)
         elif key_lines(text):
             facts.windows_reboot_pending.append(flag)
+    return facts
+
+
+def parse_linux_facts(sections: Mapping[str, str]) -> HostFacts:
+    """HostFacts of a Linux host from the Linux read's facts sections (LINUX_FACT_SECTIONS).
+
+    The Windows fields stay unknown (major None), so no Windows version rule applies to Linux hosts.
+    """
+    facts = HostFacts(platform="linux")
+    words = (sections.get("facts.uname") or "").split()
+    if len(words) >= 2 and words[0] == "Linux":
+        facts.kernel_release = words[1]
+        facts.os_version = words[1]
+    else:
+        facts.notes.append("`uname -sr` gave no Linux kernel release")
+    # proc(5): "btime 1269061424  boot time, in seconds since the Epoch, 1970-01-01 00:00:00 +0000 (UTC)".
+    m = re.search(r"^btime\s+(\d+)\s*$", sections.get("facts.btime") or "", re.MULTILINE)
+    if m:
+        facts.boot_time = datetime.fromtimestamp(int(m.group(1)), tz=timezone.utc)
+        facts.boot_time_source = "/proc/stat btime"
+    else:
+        facts.notes.append("boot time unknown: /proc/stat had no btime line")
+    for line in (sections.get("facts.os_release") or "").splitlines():
+        key, sep, value = line.strip().partition("=")
+        if sep and key == "PRETTY_NAME":
+            facts.distribution = value.strip().strip("\"'") or None
     return facts

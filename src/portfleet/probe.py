@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from portfleet.facts import HostFacts, parse_facts
+from portfleet.facts import HostFacts, parse_facts, parse_linux_facts
 from portfleet.parse.sections import split_sections
 from portfleet.render import Renderer
 from portfleet.settings import CATALOGUE, Reading, ReadStatus, Setting, get_setting
@@ -29,19 +29,29 @@ def platform_settings(platform: str = "windows") -> list[Setting]:
 
 
 def read_command(renderer: Renderer, host: Any, platform: str = "windows") -> str:
-    return renderer.read_command(platform_settings(platform), host.vars)
+    return renderer.read_command(platform_settings(platform), host.vars, platform=platform)
+
+
+def host_platform(session: Session, host: Any) -> str:
+    """The inventory's portfleet_platform, else what the session learnt from the host (SSH asks
+    `uname -s`), else windows (WinRM hosts are Windows)."""
+    known = getattr(host, "platform", None)
+    if known:
+        return str(known)
+    return getattr(session, "platform", None) or "windows"
 
 
 def probe(session: Session, renderer: Renderer, host: Any, keys: Iterable[str]) -> Probe:
-    """`keys` must belong to the platform; readings are returned for all of its settings."""
+    """Readings for every setting of the host's platform, and for each of `keys`: a key of another
+    platform (a Linux sysctl asked of a Windows host) is UNSUPPORTED there."""
+    platform = host_platform(session, host)
     wanted = [get_setting(k) for k in keys]
-    platform = wanted[0].platform if wanted else "windows"
     settings = platform_settings(platform)
     result = session.run(read_command(renderer, host, platform))
-    # The read chains with " & " and merges stderr, so the exit code is the last command's:
-    # each section is judged by its own text instead.
+    # The read chains with " & " (cmd) or lines (sh) and merges stderr, so the exit code is the
+    # last command's: each section is judged by its own text instead.
     sections = split_sections(result.stdout)
-    facts = parse_facts(sections)
+    facts = parse_linux_facts(sections) if platform == "linux" else parse_facts(sections)
     readings: dict[str, Reading] = {}
     for s in settings:
         text = sections.get(s.key)
@@ -49,4 +59,8 @@ def probe(session: Session, renderer: Renderer, host: Any, keys: Iterable[str]) 
             readings[s.key] = Reading(ReadStatus.UNPARSABLE, None, None, "no output section for this setting")
         else:
             readings[s.key] = s.parse(text, facts)
+    for s in wanted:
+        if s.platform != platform:
+            readings[s.key] = Reading(ReadStatus.UNSUPPORTED, None, None,
+                                      f"{s.key} is a {s.platform} setting; this host runs {platform}")
     return Probe(facts=facts, readings=readings, raw=result)

@@ -2,9 +2,10 @@
 
 A user's templates directory (same layout as the shipped one: windows/read/..., windows/write/...)
 is searched first, file by file, then the shipped templates (portfleet.resources.templates_dir()).
-Each template renders one or more lines; non-blank lines are joined with " & " so every command
-the renderer returns is a single cmd.exe line. Undefined variables are errors (StrictUndefined);
-no HTML autoescaping: these are command lines.
+Each template renders one or more lines. Windows templates (*.cmd.j2): non-blank lines are joined
+with " & " so every command the renderer returns is a single cmd.exe line. Linux templates
+(*.sh.j2): the lines stay lines of one sh script (" & " would put commands in the background).
+Undefined variables are errors (StrictUndefined); no HTML autoescaping: these are command lines.
 """
 
 from __future__ import annotations
@@ -15,13 +16,22 @@ from typing import Any, Mapping, Sequence
 import jinja2
 
 from portfleet import resources
-from portfleet.facts import FACT_SECTIONS
+from portfleet.facts import FACT_SECTIONS, LINUX_FACT_SECTIONS
 from portfleet.parse.sections import END, begin_marker
 from portfleet.settings import Setting, Value
 
 # cmd.exe refuses command lines longer than 8191 characters; stay well below it.
 CMD_LINE_LIMIT = 8191
 READ_COMMAND_BUDGET = 7000
+# platform -> (template suffix, facts sections of the batched read)
+PLATFORMS = {"windows": (".cmd.j2", FACT_SECTIONS), "linux": (".sh.j2", LINUX_FACT_SECTIONS)}
+
+
+def _platform(platform: str) -> tuple[str, tuple[str, ...]]:
+    try:
+        return PLATFORMS[platform]
+    except KeyError:
+        raise RenderError(f"unknown platform {platform!r} (known: {', '.join(PLATFORMS)})") from None
 
 
 class RenderError(ValueError):
@@ -61,7 +71,7 @@ class Renderer:
         except jinja2.TemplateSyntaxError as exc:
             raise RenderError(f"template {exc.filename or template}:{exc.lineno}: {exc.message}") from None
         lines = [line.strip() for line in text.splitlines() if line.strip()]
-        return " & ".join(lines)
+        return ("\n" if template.endswith(".sh.j2") else " & ").join(lines)
 
     def source_of(self, template: str) -> Path | None:
         """Which file a template name resolves to (the user's or the shipped one)."""
@@ -86,8 +96,9 @@ class Renderer:
                       platform: str = "windows") -> list[tuple[str, str]]:
         """[(section name, command)] in run order: the facts, then each setting once."""
         context_vars = dict(host_vars or {})
-        out = [(name, self.render(f"{platform}/facts/{name.split('.', 1)[1]}.cmd.j2", vars=context_vars))
-               for name in FACT_SECTIONS]
+        suffix, fact_sections = _platform(platform)
+        out = [(name, self.render(f"{platform}/facts/{name.split('.', 1)[1]}{suffix}", vars=context_vars))
+               for name in fact_sections]
         seen: set[str] = set()
         for setting in settings:
             if setting.platform != platform:
@@ -99,12 +110,14 @@ class Renderer:
         return out
 
     def read_command(self, settings: Sequence[Setting], host_vars: Mapping[str, Any], platform: str = "windows") -> str:
-        """ONE cmd.exe line reading the facts and every given setting, sections marked by echo."""
+        """ONE command (a cmd.exe line; an sh script on Linux) reading the facts and every given
+        setting, sections marked by echo."""
         sections = [
             {"name": name, "marker": begin_marker(name), "command": command}
             for name, command in self.read_sections(settings, host_vars, platform)
         ]
-        line = self.render(f"{platform}/read.cmd.j2", sections=sections, end_marker=END, vars=dict(host_vars or {}))
+        suffix, _ = _platform(platform)
+        line = self.render(f"{platform}/read{suffix}", sections=sections, end_marker=END, vars=dict(host_vars or {}))
         if len(line) > READ_COMMAND_BUDGET:
             raise RenderError(
                 f"the batched read is {len(line)} characters; cmd.exe accepts at most {CMD_LINE_LIMIT} "

@@ -10,7 +10,9 @@ Windows facts (DESIGN "Windows facts"):
 - Dynamic port range per ipv4/ipv6 x tcp/udp (`netsh int ipvX set dynamicport P start=N num=M`):
   start >= 1025, num >= 255, start+num-1 <= 65535; default 49152 / 16384 on Vista+; applied at
   once and persistent (KB 929851; learn.microsoft.com tcp-ip-port-exhaustion-troubleshooting).
-Pure: no I/O. Parsers live in portfleet.parse; templates under templates/windows/.
+Linux facts (docs.kernel.org/networking/ip-sysctl.html, net/ipv4/sysctl_net_ipv4.c), set with
+`sysctl -w` (at once, no reboot) and kept in /etc/sysctl.d/90-portfleet.conf: see the Linux section.
+Pure: no I/O. Parsers live in portfleet.parse; templates under templates/windows/ and templates/linux/.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Mapping
 
 from portfleet.parse import reg as reg_parse
+from portfleet.parse import sysctl as sysctl_parse
 from portfleet.parse.netsh import PortRange, command_not_found, parse_dynamicport
 
 if TYPE_CHECKING:
@@ -28,7 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CATALOGUE", "PortRange", "ReadStatus", "Reading", "Setting", "SettingError", "Value",
-    "get_setting", "parse_readings", "TCPIP_PARAMETERS",
+    "get_setting", "parse_readings", "TCPIP_PARAMETERS", "SYSCTL_FILE",
 ]
 
 Value = int | PortRange | None  # None: value absent (the Windows default applies)
@@ -90,6 +93,7 @@ class Setting:
     reg_name: str | None = None  # registry settings: value name under TCPIP_PARAMETERS
     family: str | None = None  # dynamicport: ipv4 | ipv6
     protocol: str | None = None  # dynamicport: tcp | udp
+    default_value: Value = None  # Linux: the kernel's documented default (shown in docs and advice)
 
     @property
     def can_be_absent(self) -> bool:
@@ -107,6 +111,8 @@ class Setting:
             return None
         if self.kind == "dynamicport":
             return self._validate_range(raw, facts)
+        if self.kind == "sysctl_range":
+            return _validate_sysctl_range(self, raw)
         value = _as_int(raw, self.key, self.valid)
         if not self.minimum <= value <= self.maximum:
             raise SettingError(f"{self.key} {value} is out of range: valid is {self.valid}")
@@ -115,6 +121,9 @@ class Setting:
         return value
 
     def _check_host(self, value: int, facts: "HostFacts") -> None:
+        if self.platform == "linux":
+            _check_linux_host(self, value, facts)
+            return
         if self.key == "TcpTimedWaitDelay" and value < 30 and facts.version_known and not facts.supports_short_timed_wait:
             raise SettingError(
                 f"TcpTimedWaitDelay {value} needs Windows 8.1 / Server 2012 R2 (6.3) or later; "
@@ -170,6 +179,8 @@ class Setting:
         try:
             if self.kind == "dynamicport":
                 return self._parse_dynamicport(section or "", facts)
+            if self.kind in SYSCTL_KINDS:
+                return _parse_sysctl(self, section or "")
             return self._parse_registry(section or "", facts)
         except Exception as exc:  # a parser bug must not take the host down; say what happened
             return Reading(ReadStatus.UNPARSABLE, None, None, f"could not parse {self.key}: {exc}")
@@ -216,6 +227,8 @@ class Setting:
             return False
         if desired is None:
             return reading.status == ReadStatus.ABSENT
+        if self.kind in SYSCTL_KINDS and not _same(desired, reading.value):
+            return False  # the kernel may run it, but it is not kept for the next boot
         actual = reading.effective
         if isinstance(desired, PortRange):
             return isinstance(actual, PortRange) and (desired.start, desired.num) == (actual.start, actual.num)
@@ -225,6 +238,18 @@ class Setting:
     def section(self) -> str:
         """Name of this setting's section in the batched read's output."""
         return self.key
+
+    def advice(self, value: Value) -> list[str]:
+        """Warnings (not errors) about a valid value, for playbook checks."""
+        if self.key == "net.ipv4.ip_local_port_range" and isinstance(value, PortRange):
+            if (value.start - value.end) % 2 == 0:
+                # set_local_port_range(): "ip_local_port_range: prefer different parity for
+                # start/end values." (Linux 4.6+ splits the range by parity between connect()
+                # and bind(); ip-sysctl.rst: "it is better these numbers have different parity").
+                return [f"{self.key} {value.start} {value.end}: both ends are {'even' if value.start % 2 == 0 else 'odd'}; "
+                        "the kernel prefers different parity (e.g. "
+                        f"{value.start} {value.end - 1 if value.end == 65535 else value.end + 1})"]
+        return []
 
 
 def _unparsable(text: str) -> str:
@@ -275,6 +300,165 @@ CATALOGUE: dict[str, Setting] = {
         *(_dynamicport(f, p) for f in ("ipv4", "ipv6") for p in ("tcp", "udp")),
     )
 }
+
+
+# ==== Linux (sysctl) ===============================================================================
+# Each knob is a net.ipv4 sysctl: read with `sysctl -n`, written with `sysctl -w` (in force at once,
+# per network namespace, no reboot) and kept for the next boot in ONE file of portfleet's own,
+# SYSCTL_FILE, which `sysctl --system` / systemd-sysctl apply at boot. A reading's `value` is what
+# that file sets (None: the file does not set the key = "absent"), its `effective` what the kernel
+# runs. A setting matches only when both equal the desired value.
+# Source of the valid values: the kernel's ip-sysctl.rst (docs.kernel.org/networking/ip-sysctl.html)
+# and its handlers in net/ipv4/sysctl_net_ipv4.c.
+
+SYSCTL_FILE = "/etc/sysctl.d/90-portfleet.conf"
+SYSCTL_KINDS = ("sysctl", "sysctl_range")
+# ip_unprivileged_port_start's default: ipv4_local_port_range() refuses a range starting below it
+# (-EINVAL), and one with high < low. portfleet also refuses low == high (a one-port range).
+UNPRIVILEGED_PORT_START = 1024
+
+
+def _same(desired: Value, actual: Value) -> bool:
+    if isinstance(desired, PortRange) or isinstance(actual, PortRange):
+        return (isinstance(desired, PortRange) and isinstance(actual, PortRange)
+                and (desired.start, desired.num) == (actual.start, actual.num))
+    return desired is not None and actual is not None and int(desired) == int(actual)
+
+
+def _validate_sysctl_range(setting: Setting, raw: object) -> PortRange:
+    """"low high" (as sysctl prints it), "low-high", [low, high], {start, end} or {start, num}."""
+    what = setting.key
+    if isinstance(raw, PortRange):
+        low, high = raw.start, raw.end
+    elif isinstance(raw, Mapping):
+        keys = set(raw)
+        if keys == {"start", "end"}:
+            low = _as_int(raw["start"], f"{what} start", setting.valid)
+            high = _as_int(raw["end"], f"{what} end", setting.valid)
+        elif keys == {"start", "num"}:
+            low = _as_int(raw["start"], f"{what} start", setting.valid)
+            high = low + _as_int(raw["num"], f"{what} num", setting.valid) - 1
+        else:
+            raise SettingError(f"{what} needs {{start, end}} (or {{start, num}}), got keys {sorted(map(str, keys))}")
+    elif isinstance(raw, (list, tuple)) and len(raw) == 2:
+        low, high = (_as_int(v, what, setting.valid) for v in raw)
+    elif isinstance(raw, str) and len(raw.replace("-", " ").split()) == 2:
+        low, high = (_as_int(v, what, setting.valid) for v in raw.replace("-", " ").split())
+    else:
+        shown = type(raw).__name__ if isinstance(raw, (dict, list)) else repr(raw)
+        raise SettingError(f"{what} must be two ports \"low high\" (e.g. \"10000 65000\", {setting.valid}), not {shown}")
+    problems = []
+    if low < UNPRIVILEGED_PORT_START:
+        problems.append(f"low {low} is below {UNPRIVILEGED_PORT_START} (ip_unprivileged_port_start)")
+    if high > 65535:
+        problems.append(f"high {high} is past 65535")
+    if high <= low:
+        problems.append(f"high {high} must be above low {low}")
+    if problems:
+        raise SettingError(f"{what}: {'; '.join(problems)}; valid is {setting.valid}")
+    return PortRange(start=low, num=high - low + 1)
+
+
+def _kernel_at_least(facts: "HostFacts", version: tuple[int, int]) -> bool | None:
+    found = getattr(facts, "kernel_version", None)
+    return None if found is None else found >= version
+
+
+def _check_linux_host(setting: Setting, value: int, facts: "HostFacts") -> None:
+    if setting.key == "net.ipv4.tcp_tw_reuse" and value == 2 and _kernel_at_least(facts, (4, 20)) is False:
+        # Value 2 (loopback only) came with commit 79e9fed46038 "tcp: Add TCP tw_reuse for loopback
+        # only" (Linux 4.20); older kernels know 0 and 1.
+        raise SettingError(f"{setting.key} 2 (loopback only) needs Linux 4.20 or later; this host runs "
+                           f"{getattr(facts, 'kernel_release', None)}: use 0 or 1")
+
+
+def _linux_value(setting: Setting, numbers: list[int] | None) -> Value:
+    if numbers is None:
+        return None
+    if setting.kind == "sysctl_range":
+        if len(numbers) != 2 or numbers[1] < numbers[0]:
+            return None
+        return PortRange(numbers[0], numbers[1] - numbers[0] + 1)
+    return numbers[0] if len(numbers) == 1 else None
+
+
+def _show(value: Value) -> str:
+    if isinstance(value, PortRange):
+        return f"{value.start} {value.end}"
+    return str(value)
+
+
+def _parse_sysctl(setting: Setting, text: str) -> Reading:
+    read = sysctl_parse.parse_sysctl_read(text, setting.key)
+    if read.missing:
+        return Reading(ReadStatus.UNSUPPORTED, None, None, f"this kernel has no {setting.key}")
+    runtime = _linux_value(setting, read.runtime)
+    if runtime is None:
+        return Reading(ReadStatus.UNPARSABLE, None, None, _unparsable(read.runtime_text))
+    notes = []
+    ours = read.in_file(SYSCTL_FILE)
+    configured: Value = None
+    if ours is not None:
+        configured = _linux_value(setting, sysctl_parse.parse_sysctl_value(ours.value))
+        if configured is None:
+            return Reading(ReadStatus.UNPARSABLE, None, runtime,
+                           f"{SYSCTL_FILE} sets {setting.key} to {ours.value!r}, which is not a valid value")
+        if not _same(configured, runtime):
+            notes.append(f"{SYSCTL_FILE} sets {_show(configured)}, the kernel runs {_show(runtime)}")
+    else:
+        notes.append(f"not kept in {SYSCTL_FILE}; the kernel runs {_show(runtime)}")
+    # A file applied after ours at boot decides the value after the next reboot.
+    mine = sysctl_parse.boot_order(SYSCTL_FILE)
+    later = [h for h in read.hits if h.path != SYSCTL_FILE and sysctl_parse.boot_order(h.path) > mine]
+    if later:
+        last = later[-1]
+        notes.append(f"{last.path} sets {last.value} and is applied after {SYSCTL_FILE} at boot")
+    status = ReadStatus.ABSENT if ours is None else ReadStatus.VALUE
+    return Reading(status, configured, runtime, "; ".join(notes))
+
+
+def _sysctl(key: str, title: str, doc: str, *, kind: str, minimum: int, maximum: int, valid: str,
+            default: Value) -> Setting:
+    return Setting(
+        key=key, platform="linux", title=title, doc=doc, needs_reboot=False,
+        read_template="linux/read/sysctl.sh.j2", write_template="linux/write/sysctl.sh.j2",
+        unset_template="linux/unset/sysctl.sh.j2", kind=kind, minimum=minimum, maximum=maximum,
+        valid=valid, default_value=default,
+    )
+
+
+CATALOGUE.update({
+    s.key: s
+    for s in (
+        _sysctl(
+            "net.ipv4.ip_local_port_range", "Local (ephemeral) port range, TCP and UDP, IPv4 and IPv6",
+            "The ports the kernel picks for outgoing connections (connect() or bind() to port 0), for both "
+            "address families. ip-sysctl.rst: two integers, 'The first number is the first, the second the "
+            "last local port number ... it is better these numbers have different parity ... Must be greater "
+            "than or equal to ip_unprivileged_port_start. The default values are 32768 and 60999'.",
+            kind="sysctl_range", minimum=UNPRIVILEGED_PORT_START, maximum=65535,
+            valid="low >= 1024, low < high <= 65535 (different parity preferred)",
+            default=PortRange(32768, 60999 - 32768 + 1),
+        ),
+        _sysctl(
+            "net.ipv4.tcp_tw_reuse", "Reuse TIME-WAIT sockets for new outgoing connections",
+            "ip-sysctl.rst: 'Enable reuse of TIME-WAIT sockets for new connections when it is safe from "
+            "protocol viewpoint. 0 - disable, 1 - global enable, 2 - enable for loopback traffic only ... "
+            "Default: 2' (2 since Linux 4.20; 0 before). Needs TCP timestamps on both ends; it helps the "
+            "side that opens the connections (clients, proxies), not a server's accepted ones.",
+            kind="sysctl", minimum=0, maximum=2, valid="0 (off), 1 (on), 2 (loopback only)", default=2,
+        ),
+        _sysctl(
+            "net.ipv4.tcp_fin_timeout", "Seconds an orphaned connection may stay in FIN-WAIT-2",
+            "ip-sysctl.rst: 'The length of time an orphaned (no longer referenced by any application) "
+            "connection will remain in the FIN_WAIT_2 state before it is aborted at the local end ... "
+            "Default: 60 seconds'. It does not shorten TIME-WAIT, which Linux keeps for a fixed 60 s "
+            "(TCP_TIMEWAIT_LEN). The kernel takes any number (proc_dointvec_jiffies); portfleet accepts "
+            "1-300 s: 0 or less makes no sense, and more than 5 minutes only holds orphans longer.",
+            kind="sysctl", minimum=1, maximum=300, valid="1-300 seconds", default=60,
+        ),
+    )
+})
 
 
 def get_setting(key: str) -> Setting:

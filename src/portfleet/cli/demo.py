@@ -52,6 +52,8 @@ class LabProcess:
             "--state-dir", str(self.state_dir),
             "--first-address", _free_first_address(hosts),
             "--seed", str(seed),
+            # 60x: a reboot that takes 45 s on the simulated host is over in under a second here.
+            "--time-scale", "60",
         ]
         self.proc: subprocess.Popen[str] | None = None
         self.lines: list[str] = []
@@ -115,7 +117,8 @@ def demo(
 ) -> None:
     """Start a lab fleet in the background and run the whole tour against it.
 
-    inventory list -> audit -> apply --check -> apply -> audit again -> what still needs a reboot.
+    inventory list -> audit -> diagnose -> apply --check -> apply -> audit -> reboot plan ->
+    reboot run -> audit: compliant.
     Every step is the real command, printed before it runs, so you can repeat any of them by hand.
     The lab is stopped at the end; its inventory and the state database stay in --workdir.
     """
@@ -149,24 +152,51 @@ def demo(
         )
         _run(["audit", "-i", inv, "-p", str(playbook)], env, {0, 3, 4})
 
-        _step("4. Dry run", "apply --check --diff prints the exact commands per host and changes nothing.")
-        _run(["apply", "-i", inv, "-p", str(playbook), "--check", "--diff"], env, {0, 3, 4})
+        _step(
+            "4. Diagnose",
+            "Who is eating the ports? Per host: the TCP table by state and process, the range fill, "
+            "events 4227/4231, a verdict and what to do. --html writes a report to open in a browser.",
+        )
+        html = workdir / "diagnose.html"
+        _run(["diagnose", "-i", inv, "--html", str(html)], env, {0, 3, 4})
+
+        _step("5. Dry run", "apply --check --diff prints the exact commands per host and changes nothing.")
+        _run(["apply", "-i", inv, "-p", str(playbook), "--check", "--diff", "-l", "legacy*,web*"], env, {0, 3, 4})
 
         _step(
-            "5. Apply",
+            "6. Apply",
             "Writes only what drifts, in rolling batches, reads back and verifies; prior values go to "
             f"the state database ({state}) for `portfleet rollback`.",
         )
-        _run(["apply", "-i", inv, "-p", str(playbook), "--yes", "--batch", "50%", "--diff"], env, {0, 3, 4})
+        _run(["apply", "-i", inv, "-p", str(playbook), "--yes", "--batch", "50%"], env, {0, 3, 4})
 
         _step(
-            "6. Audit again",
+            "7. Audit again",
             "Dynamic port ranges apply at once. MaxUserPort and TcpTimedWaitDelay need a reboot: those "
             "hosts are pending_reboot until they boot again.",
         )
         _run(["audit", "-i", inv, "-p", str(playbook)], env, {0, 3, 4})
 
-        _step("7. What happened", "Every run is recorded; `runs show RUN_ID` lists each write with its prior value.")
+        _step(
+            "8. Plan the reboots",
+            "Each host in its next maintenance window (from the playbook or inventory vars), in batches "
+            "that never take too much of one group down at once. --ics exports it for a change calendar.",
+        )
+        _run(["reboot", "plan", "-i", inv, "-p", str(playbook), "--ics", str(workdir / "reboots.ics")], env, {0, 3, 4})
+
+        _step(
+            "9. Reboot now, rolling",
+            "--now skips the wait for the window: batch by batch, shutdown /r, wait for each host to go "
+            "down and come back, check the boot time changed and the settings are in effect. "
+            "(The lab runs 60x faster than real time, so a reboot takes about a second.)",
+        )
+        # --delay 5: the users' warning time of shutdown /t, shortened for the tour.
+        _run(["reboot", "run", "-i", inv, "-p", str(playbook), "--now", "--yes", "--delay", "5"], env, {0, 3, 4})
+
+        _step("10. Audit once more", "The new values are in effect everywhere: every host compliant (exit 0).")
+        _run(["audit", "-i", inv, "-p", str(playbook)], env, {0, 3, 4})
+
+        _step("11. What happened", "Every run is recorded; `runs show RUN_ID` lists each write with its prior value.")
         _run(["runs", "list"], env, {0})
     finally:
         lab.stop()
@@ -175,5 +205,6 @@ def demo(
         "The lab is stopped. Try it yourself:\n"
         f"  portfleet lab serve --hosts 20 --inventory-out {inv} --state-dir {lab.state_dir}   (in another terminal)\n"
         f"  PORTFLEET_STATE={state} portfleet runs list\n"
-        f"  PORTFLEET_STATE={state} portfleet rollback RUN_ID -i {inv} --check"
+        f"  PORTFLEET_STATE={state} portfleet rollback RUN_ID -i {inv} --check\n"
+        f"Open {workdir / 'diagnose.html'} in a browser for the diagnose report."
     )

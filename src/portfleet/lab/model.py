@@ -228,7 +228,7 @@ class ScheduledTask:
     command: str  # /tr
     run_as: str  # /ru, e.g. "SYSTEM"
     schedule: str  # "ONCE"
-    start_date: str  # /sd as given, normalised MM/DD/YYYY
+    start_date: str  # ISO date (YYYY-MM-DD) of /sd; shown in the user's short date format
     start_time: str  # /st HH:MM
     due: float | None  # real epoch of the next run; None once a ONCE task ran
     created: float

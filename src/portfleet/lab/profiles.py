@@ -17,7 +17,7 @@ import ipaddress
 import random
 from dataclasses import dataclass
 
-from . import events
+from . import events, intl, wintz
 from .model import (
     CBS_REBOOT_PENDING,
     SESSION_MANAGER,
@@ -212,6 +212,8 @@ def build_host(plan: Plan, index: int, address: str, seed: int, now: float) -> H
         events=[],
         next_record_id=rng.randrange(20000, 90000),
     )
+    wintz.install(host, now)  # HKLM ...\TimeZoneInformation of the host's zone (ActiveTimeBias as of now)
+    intl.install(host)  # HKCU\Control Panel\International of the connecting user's locale
     if cfg == "maxuserport":  # netsh's persistent store still holds the defaults; the boot overrode them
         host.ranges_persistent["ipv4 tcp"] = PortRange(DEFAULT_RANGE.start, DEFAULT_RANGE.num)
         host.ranges_persistent["ipv6 tcp"] = PortRange(DEFAULT_RANGE.start, DEFAULT_RANGE.num)

@@ -9,6 +9,13 @@ Windows behaviours mirrored:
   which carries End="true" per stream and CommandState Done with the ExitCode.
 - Signal terminate ends a command (a later Receive gets InvalidSelectors), ctrl_c stops a running one with
   STATUS_CONTROL_C_EXIT; Delete removes the shell.
+- A program that sits at a prompt with nothing on stdin (`reg add` without /f on an existing value,
+  schtasks' "(Y/N)?") is a process still running: Receive returns the prompt text already written, with
+  CommandState Running and no End, then waits like for any silent command, so a client keeps getting the
+  TimedOut fault (pywinrm's get_command_output retries it forever: diyan/pywinrm#177 "PowerShell hangs if tries
+  to prompt", the note in ansible's winrm connection plugin before get_command_output) until it sends Signal
+  terminate or deletes the shell (MS-WSMV 3.1.4.14: Receive answers when output is available or the
+  OperationTimeout passes; 3.1.4.12 Signal terminate ends the process). Input sent with Send is not fed to it.
 - MaxShellsPerUser (default 30 on Windows Server 2012 R2 and later: `winrm get winrm/config/winrs`) and the
   shell IdleTimeOut (default PT7200.000S, as captured in pypsrp tests/responses/test_winrs_standard.yml).
 """
@@ -43,6 +50,7 @@ class _Result(Protocol):
     stdout: str
     stderr: str
     exit_code: int
+    waiting_for_input: bool
 
 
 class _Host(Protocol):
@@ -71,8 +79,19 @@ class Command:
     stdout: bytes = b""
     stderr: bytes = b""
     exit_code: int = 0
+    waiting: bool = False  # blocked at a prompt reading stdin: Running until terminated
     sent: dict[str, int] = field(default_factory=lambda: {"stdout": 0, "stderr": 0})
     ready: asyncio.Event = field(default_factory=asyncio.Event)
+    released: asyncio.Event = field(default_factory=asyncio.Event)  # a blocked command was ended or removed
+
+    def unsent(self, streams: list[str]) -> bool:
+        return any(self.sent[n] < len(self.stdout if n == "stdout" else self.stderr)
+                   for n in ("stdout", "stderr") if n in streams)
+
+    def release(self) -> None:
+        """Wake every Receive waiting on this command (it was terminated, interrupted or its shell deleted)."""
+        self.ready.set()
+        self.released.set()
 
 
 @dataclass
@@ -100,7 +119,7 @@ class ShellService:
     def clear(self) -> None:
         for shell in self.shells.values():
             for command in shell.commands.values():
-                command.ready.set()  # wake waiting Receives; their connection is gone anyway
+                command.release()  # wake waiting Receives; their connection is gone anyway
         self.shells.clear()
 
     def expire_idle(self, now: float | None = None) -> int:
@@ -130,7 +149,7 @@ class ShellService:
         if req.action == wsman.ACTION_DELETE:
             del self.shells[shell.shell_id]
             for command in shell.commands.values():
-                command.ready.set()  # a Receive still waiting on this shell answers at once
+                command.release()  # a Receive still waiting on this shell answers at once
             return wsman.delete_response(req)
         raise wsman.fault_action_not_supported(req.action)
 
@@ -197,6 +216,7 @@ class ShellService:
             stdout=result.stdout.encode(codec, errors="replace"),
             stderr=result.stderr.encode(codec, errors="replace"),
             exit_code=int(result.exit_code) & 0xFFFFFFFF,
+            waiting=bool(getattr(result, "waiting_for_input", False)),
         )
         if command.ready_at <= time.monotonic():
             command.ready.set()
@@ -219,6 +239,14 @@ class ShellService:
                 raise wsman.fault_unknown_command()  # terminated or shell deleted while waiting
             if self.host.faults.reset_mid_command:
                 raise ResetConnection()
+        if command.waiting and not command.unsent(streams):
+            # Blocked at its prompt with everything it wrote already sent: nothing new until it is ended.
+            try:
+                await asyncio.wait_for(command.released.wait(), max(req.operation_timeout, 0.0))
+            except asyncio.TimeoutError:
+                raise wsman.fault_timed_out() from None
+            if shell.shell_id not in self.shells or command.command_id not in shell.commands:
+                raise wsman.fault_unknown_command()
         budget = wsman.receive_budget(req.max_envelope_size)
         chunks: list[tuple[str, bytes]] = []
         for name in ("stdout", "stderr"):
@@ -230,11 +258,7 @@ class ShellService:
                 chunks.append((name, data[command.sent[name] : command.sent[name] + take]))
                 command.sent[name] += take
                 budget -= take
-        finished = all(
-            command.sent[n] >= len(command.stdout if n == "stdout" else command.stderr)
-            for n in ("stdout", "stderr")
-            if n in streams
-        )
+        finished = not command.waiting and not command.unsent(streams)
         ended = [n for n in ("stdout", "stderr") if n in streams] if finished else []
         exit_code = command.exit_code if finished else None
         return wsman.receive_response(req, command.command_id, chunks, ended, exit_code)
@@ -244,9 +268,14 @@ class ShellService:
         command = self._command_of(shell, command_id)
         if code.lower() == wsman.SIGNAL_TERMINATE.lower():
             del shell.commands[command.command_id]
-            command.ready.set()
+            command.release()
         elif code.lower() in (wsman.SIGNAL_CTRL_C.lower(), wsman.SIGNAL_CTRL_BREAK.lower()):
-            if not command.ready.is_set():
+            if command.waiting:
+                # The console's Ctrl+C ends the program at its prompt; what it printed stays readable.
+                command.waiting = False
+                command.exit_code = STATUS_CONTROL_C_EXIT
+                command.release()
+            elif not command.ready.is_set():
                 # Interrupted before it finished: no further output, STATUS_CONTROL_C_EXIT.
                 command.stdout, command.stderr = b"", b""
                 command.exit_code = STATUS_CONTROL_C_EXIT

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from portfleet.transport.base import Session, TransportError
+from portfleet.transport.ssh import DEFAULT_KNOWN_HOSTS, SSHSession, SSHTarget
 from portfleet.transport.winrm import WinRMSession, WinRMTarget
 
 
@@ -64,6 +65,43 @@ def winrm_target(host: Any, options: ConnectOptions) -> WinRMTarget:
     )
 
 
+def ssh_target(host: Any, options: ConnectOptions) -> SSHTarget:
+    """Map Ansible's ssh connection vars onto an SSHTarget (the password stays inside it).
+
+    Host key checking follows Ansible: on unless ansible_ssh_host_key_checking (or
+    ansible_host_key_checking) is false; portfleet_known_hosts names the known_hosts file.
+    """
+    from portfleet.inventory import InventoryError
+
+    v = host.vars
+    try:
+        secret = host.password or options.prompted_password
+    except InventoryError as exc:  # portfleet_password_env names a missing variable
+        raise TransportError("auth_failed", str(exc)) from None
+    user = host.user
+    if not user:
+        raise TransportError("auth_failed", f"{host.name}: no user: set ansible_user")
+    checking = v.get("ansible_ssh_host_key_checking", v.get("ansible_host_key_checking", True))
+    timeout = v.get("ansible_ssh_timeout", v.get("ansible_timeout", options.connect_timeout))
+    return SSHTarget(
+        host=host.name,
+        address=host.address,
+        port=host.port,
+        username=str(user),
+        password=secret.reveal() if secret is not None else None,
+        key_filename=host.private_key_file,
+        known_hosts=str(v.get("portfleet_known_hosts") or DEFAULT_KNOWN_HOSTS),
+        host_key_checking=_truthy(checking),
+        connect_timeout=float(timeout),
+        # One whole command (the batched read, a write, `ss -tanp`) may take this long. WinRM's
+        # OperationTimeout bounds one Receive, which pywinrm repeats; SSH has no such round, so the
+        # whole command gets three of them.
+        operation_timeout=float(options.operation_timeout) * 3,
+        connect_retries=options.connect_retries,
+        platform=host.platform,
+    )
+
+
 SessionFactory = Callable[[Any], Session]
 
 
@@ -74,9 +112,11 @@ def session_factory(options: ConnectOptions | None = None) -> SessionFactory:
         connection = (host.connection or "winrm").lower()
         if connection in {"winrm", "psrp"}:
             return WinRMSession(winrm_target(host, options))
+        if connection in {"ssh", "paramiko", "paramiko_ssh"}:
+            return SSHSession(ssh_target(host, options))
         raise TransportError(
             "protocol",
-            f"{host.name}: ansible_connection {connection!r} is not supported yet (use winrm)",
+            f"{host.name}: ansible_connection {connection!r} is not supported (use winrm or ssh)",
         )
 
     return open_session

@@ -59,19 +59,6 @@ def ver(os_version: str, locale: str) -> str:
     return f"\r\nMicrosoft Windows [{word} {os_version}]\r\n"
 
 
-_DAYS_EN = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-
-
-def cmd_date(local: datetime, locale: str) -> str:
-    """%DATE% as cmd prints it for the locale's short date format (en-US: "Sat 11/21/2026")."""
-    l = lang(locale)
-    if l == "de":
-        return local.strftime("%d.%m.%Y")
-    if l == "fr":
-        return local.strftime("%d/%m/%Y")
-    return f"{_DAYS_EN[local.weekday()]} {local.strftime('%m/%d/%Y')}"
-
-
 def cmd_time(local: datetime, locale: str) -> str:
     """%TIME%: hour padded with a space, hundredths after the locale's decimal separator."""
     sep = "," if lang(locale) in ("de", "fr") else "."

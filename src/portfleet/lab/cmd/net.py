@@ -3,12 +3,14 @@ boot), which is how one reads a Windows Server 2003 host's boot time without wev
 
 References: https://learn.microsoft.com/windows-server/administration/windows-commands/net-statistics and
 KB 555737-style advice "net statistics server | find "Statistics since"" for the uptime of old Windows.
+The date and time are the user's short date and long time formats (sShortDate, sTimeFormat: see lab.intl):
+"1/1/2021 6:08:25 PM" on en-US, "22.05.2017 14:47:53" with German regional settings (captures in
+tests/data/windows/net-statistics-workstation-*.txt); a `reg add` to sShortDate changes what it prints.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-
+from .. import intl
 from .base import Ctx, Output, split_args
 from .messages import lang
 
@@ -18,17 +20,6 @@ _SYNTAX = (
     "      HELPMSG | LOCALGROUP | PAUSE | SESSION | SHARE | START |\r\n"
     "      STATISTICS | STOP | TIME | USE | USER | VIEW ]\r\n\r\n"
 )
-
-
-def local_datetime(dt: datetime, locale: str) -> str:
-    """The locale's short date + long time, as net.exe and schtasks print them."""
-    l = lang(locale)
-    if l == "de":
-        return dt.strftime("%d.%m.%Y %H:%M:%S")
-    if l == "fr":
-        return dt.strftime("%d/%m/%Y %H:%M:%S")
-    hour = dt.hour % 12 or 12
-    return f"{dt.month}/{dt.day}/{dt.year} {hour}:{dt.minute:02d}:{dt.second:02d} {'AM' if dt.hour < 12 else 'PM'}"
 
 
 def run(ctx: Ctx, tail: str, shell) -> Output:
@@ -81,5 +72,5 @@ def run(ctx: Ctx, tail: str, shell) -> Output:
         ).exit(2)
     since_label = "Statistik seit" if de else "Statistics since"
     done = "Der Befehl wurde erfolgreich ausgef\u00fchrt." if de else "The command completed successfully."
-    text = f"{title}\r\n\r\n\r\n{since_label} {local_datetime(since, ctx.locale)}\r\n\r\n\r\n{body}\r\n{done}\r\n\r\n"
+    text = f"{title}\r\n\r\n\r\n{since_label} {intl.short_datetime(ctx.host, since)}\r\n\r\n\r\n{body}\r\n{done}\r\n\r\n"
     return Output().out(text).exit(0)

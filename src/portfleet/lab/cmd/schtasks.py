@@ -9,18 +9,22 @@ current time." for a past one-time start. A task never run shows "Last Run Time:
 and "Last Result: 267011" (0x41303 SCHED_S_TASK_HAS_NOT_RUN). Server 2003's schtasks wants /st HH:MM:SS and
 has no /f for /create.
 Times are host-local: the task fires at /sd /st in the host's time zone (Fleet.tick runs /tr through cmd).
+Dates follow the connecting user's regional settings (lab.intl): /sd is read in the field order of sShortDate
+("MM/DD/YYYY for MONTH-first formats, DD/MM/YYYY for DAY-first formats, YYYY/MM/DD for YEAR-first formats",
+schtasks-create) with the short date's separator, and Next Run Time / Last Run Time / Start Date / Start Time
+are printed with sShortDate and sTimeFormat ("1/31/2020 3:43:38 PM", "Start Date: 3/1/2019" in a public
+en-US `schtasks /query /v` listing, pastebin.com/DdhJjPHE).
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from .. import intl
 from .base import Ctx, Output, split_args
-from .messages import lang
-from .net import local_datetime
 from ..model import ScheduledTask
 
-_NEVER = "11/30/1999 12:00:00 AM"
+_NEVER = datetime(1999, 11, 30)  # "Last Run Time" of a task that never ran, in the user's formats
 
 
 def _err(text: str, code: int = 1) -> Output:
@@ -90,24 +94,21 @@ def _parse_when(ctx: Ctx, sd: str | None, st: str) -> tuple[datetime, str, str] 
             raise ValueError
     except ValueError:
         return _err("ERROR: Invalid Start Time.")
-    de = lang(ctx.locale) == "de"
+    order = intl.date_order(ctx.host)
+    sep = intl.date_separator(ctx.host)
     if sd is None:
         day = today.date()
     else:
         try:
-            if de:
-                d, m, y = (int(p) for p in sd.split("."))
-            elif lang(ctx.locale) == "fr":
-                d, m, y = (int(p) for p in sd.split("/"))
-            else:
-                m, d, y = (int(p) for p in sd.split("/"))
-            day = datetime(y, m, d).date()
-        except ValueError:
-            shape = "dd.mm.yyyy" if de else ("dd/mm/yyyy" if lang(ctx.locale) == "fr" else "mm/dd/yyyy")
+            fields = dict(zip(order, (int(p) for p in sd.split(sep))))
+            if len(sd.split(sep)) != 3:
+                raise ValueError(sd)
+            day = datetime(fields["Y"], fields["M"], fields["D"]).date()
+        except (ValueError, KeyError):
+            shape = sep.join({"M": "mm", "D": "dd", "Y": "yyyy"}[f] for f in order)
             return _err(f'ERROR: Invalid Start Date (Date should be in "{shape}" format).')
     local = datetime(day.year, day.month, day.day, hh, mm, ss, tzinfo=ctx.tz)
-    shown_date = local.strftime("%d.%m.%Y") if de else local.strftime("%m/%d/%Y")
-    return local, shown_date, f"{hh:02d}:{mm:02d}"
+    return local, local.date().isoformat(), f"{hh:02d}:{mm:02d}"
 
 
 def _create(ctx: Ctx, args: list[str]) -> Output:
@@ -162,7 +163,14 @@ def _query_args(ctx: Ctx, args: list[str]) -> Output:
 
 
 def _next_run(ctx: Ctx, t: ScheduledTask) -> str:
-    return "N/A" if t.due is None else local_datetime(ctx.local(t.due), ctx.locale)
+    return "N/A" if t.due is None else intl.short_datetime(ctx.host, ctx.local(t.due))
+
+
+def _start_date(ctx: Ctx, t: ScheduledTask) -> str:
+    try:  # stored as an ISO date; tasks saved by older labs hold the /sd text as given
+        return intl.short_date(ctx.host, datetime.fromisoformat(t.start_date))
+    except ValueError:
+        return t.start_date
 
 
 def _query(ctx: Ctx, sw: dict) -> Output:
@@ -184,7 +192,7 @@ def _query(ctx: Ctx, sw: dict) -> Output:
         rec = [("HostName", host), ("TaskName", "\\" + t.name), ("Next Run Time", _next_run(ctx, t)),
                ("Status", "Ready"), ("Logon Mode", "Interactive/Background")]
         if verbose:
-            last = _NEVER if t.last_run is None else local_datetime(ctx.local(t.last_run), ctx.locale)
+            last = intl.short_datetime(ctx.host, _NEVER if t.last_run is None else ctx.local(t.last_run))
             rec += [("Last Run Time", last), ("Last Result", str(t.last_result)), ("Author", t.author),
                     ("Task To Run", t.command), ("Start In", "N/A"), ("Comment", "N/A"),
                     ("Scheduled Task State", "Enabled"), ("Idle Time", "Disabled"),
@@ -192,8 +200,8 @@ def _query(ctx: Ctx, sw: dict) -> Output:
                     ("Run As User", t.run_as), ("Delete Task If Not Rescheduled", "Disabled"),
                     ("Stop Task If Runs X Hours and X Mins", "72:00:00"),
                     ("Schedule", "Scheduling data is not available in this format."),
-                    ("Schedule Type", "One Time Only"), ("Start Time", _clock12(t.start_time, ctx.locale)),
-                    ("Start Date", t.start_date), ("End Date", "N/A"), ("Days", "N/A"), ("Months", "N/A"),
+                    ("Schedule Type", "One Time Only"), ("Start Time", _start_time(ctx, t.start_time)),
+                    ("Start Date", _start_date(ctx, t)), ("End Date", "N/A"), ("Days", "N/A"), ("Months", "N/A"),
                     ("Repeat: Every", "Disabled"), ("Repeat: Until: Time", "Disabled"),
                     ("Repeat: Until: Duration", "Disabled"), ("Repeat: Stop If Still Running", "Disabled")]
         records.append(rec)
@@ -232,11 +240,9 @@ def _query(ctx: Ctx, sw: dict) -> Output:
     return Output().out("".join(out)).exit(0)
 
 
-def _clock12(hhmm: str, locale: str) -> str:
+def _start_time(ctx: Ctx, hhmm: str) -> str:
     hh, mm = (int(p) for p in hhmm.split(":")[:2])
-    if lang(locale) in ("de", "fr"):
-        return f"{hh:02d}:{mm:02d}:00"
-    return f"{hh % 12 or 12}:{mm:02d}:00 {'AM' if hh < 12 else 'PM'}"
+    return intl.long_time(ctx.host, datetime(2000, 1, 1, hh, mm))
 
 
 def _delete(ctx: Ctx, args: list[str]) -> Output:

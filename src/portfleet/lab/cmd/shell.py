@@ -19,6 +19,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from .. import intl
 from . import messages
 from .base import STDERR, STDOUT, Ctx, Output
 
@@ -66,7 +67,7 @@ def environment(ctx: Ctx, errorlevel: int) -> dict[str, str]:
     env.update(ctx.env)
     # Dynamic variables (https://learn.microsoft.com/windows-server/administration/windows-commands/set_1)
     env["ERRORLEVEL"] = str(errorlevel)
-    env["DATE"] = messages.cmd_date(local, ctx.locale)
+    env["DATE"] = intl.cmd_date(h, local)
     env["TIME"] = messages.cmd_time(local, ctx.locale)
     env["CD"] = env["USERPROFILE"]
     env["RANDOM"] = str(random.randint(0, 32767))
@@ -493,7 +494,15 @@ def _program_name(token: str) -> str:
 
 
 def run_line(ctx: Ctx, line: str, errorlevel: int = 0) -> Output:
-    """Entry point: run one cmd /c line. Output texts are CRLF already."""
+    """Entry point: run one cmd /c line. Output texts are CRLF already.
+
+    Before it runs, the registry is brought to what Windows would show at ctx.now: ActiveTimeBias follows the
+    daylight saving time of the host's zone, and the user's International key exists (hosts saved by an older
+    lab lack both)."""
+    from .. import wintz
+
+    if wintz.refresh(ctx.host, ctx.now) | intl.ensure(ctx.host):
+        ctx.changed = True
     return Shell(ctx, errorlevel).run_line(line)
 
 

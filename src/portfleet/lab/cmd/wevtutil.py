@@ -3,11 +3,20 @@
 References:
 - https://learn.microsoft.com/windows-server/administration/windows-commands/wevtutil (qe options, /rd:true
   newest first, /c maximum count, default format XML).
-- /f:text layout from a public capture (`wevtutil qe System /rd:true /f:text /q:"*[System[Provider[@Name=
-  'Microsoft-Windows-Kernel-Power'] and EventID=107]]"`): "Event[N]:" then two-space-indented "Log Name",
-  "Source", "Date" (local time, milliseconds, no zone), "Event ID", "Task", "Level", "Opcode", "Keyword",
-  "User", "User Name", "Computer", "Description:" and the message on the next line; a blank line between
-  events. Labels stay English on localized Windows, values such as Level are translated.
+- /f:text layout: "Event[N]:" then two-space-indented "Log Name", "Source", "Date", "Event ID", "Task", "Level",
+  "Opcode", "Keyword", "User", "User Name", "Computer", "Description:" and the message on the next line; a
+  blank line between events. Labels stay English on localized Windows, values such as Level are translated
+  (zh-CN "Level: 信息", ru-RU "Level: Сведения" in the captures below). What changed across builds:
+  - up to Windows 10 1909 / Server 2019: "Event[N]:" and Date in LOCAL time with milliseconds, no zone:
+    "Date: 2016-12-22T05:29:02.512" on Server 2016 (6009 text "10.00. 14393"), "2020-12-14T17:09:08.940" on the
+    TryHackMe "Windows Event Logs" Server VM, "2019-05-26T10:21:11.251" on a zh-CN Windows 10 (public notes).
+  - from Windows 10 2004 (19041): Date in UTC with 100 ns digits and "Z": "2024-01-25T18:02:54.0220000Z"
+    (sergueik/springboot_study basic-jna-eventlog), "2026-09-12T11:31:02.3140000Z" next to a
+    ntdll 10.0.19041.6456 fault; the header keeps its colon.
+  - from Server 2022 / Windows 11 (20348, 22000): the same UTC date, and the header loses its colon and an
+    empty Description value keeps the space after its colon: tests/data/windows/wevtutil-security-ws2022.txt
+    (20348.405, JeftaDirksen/BlockIP#1), "Event[0]" / "Date: 2022-11-16T14:54:13.2270000Z" on a Windows 11
+    in HTB Academy's "Windows Event Logs" module.
 - XPath 1.0 subset of the event log query language (https://learn.microsoft.com/windows/win32/wes/
   consuming-events#xpath-10-limitations): System/EventID, Level, EventRecordID comparisons, Provider[@Name=..],
   TimeCreated[timediff(@SystemTime) <= ms], TimeCreated[@SystemTime >= '...'], and / or / parentheses.
@@ -84,7 +93,14 @@ def run(ctx: Ctx, tail: str, shell) -> Output:
                         + ("\r\n" if events else "")).exit(0)
 
 
-def _local_stamp(ctx: Ctx, ts: float) -> str:
+UTC_DATE_BUILD = 19041  # Windows 10 2004: Date printed in UTC with "Z"
+NO_COLON_BUILD = 20348  # Server 2022 / Windows 11: "Event[N]" header without a colon
+
+
+def _date(ctx: Ctx, ts: float) -> str:
+    if ctx.host.build >= UTC_DATE_BUILD:
+        dt = datetime.fromtimestamp(ts, tz=timezone.utc)
+        return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond:06d}0Z"
     dt = ctx.local(ts)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}"
 
@@ -95,11 +111,12 @@ def _computer(ctx: Ctx) -> str:
 
 def _text(ctx: Ctx, i: int, e: Event) -> str:
     levels = _LEVELS.get(lang(ctx.locale), _LEVELS["en"])
+    new_layout = ctx.host.build >= NO_COLON_BUILD
     return (
-        f"Event[{i}]:\r\n"
+        f"Event[{i}]{'' if new_layout else ':'}\r\n"
         f"  Log Name: System\r\n"
         f"  Source: {e.provider}\r\n"
-        f"  Date: {_local_stamp(ctx, e.time)}\r\n"
+        f"  Date: {_date(ctx, e.time)}\r\n"
         f"  Event ID: {e.event_id}\r\n"
         f"  Task: {e.task}\r\n"
         f"  Level: {levels.get(e.level, str(e.level))}\r\n"
@@ -108,7 +125,7 @@ def _text(ctx: Ctx, i: int, e: Event) -> str:
         f"  User: {e.user_sid}\r\n"
         f"  User Name: {e.user_name}\r\n"
         f"  Computer: {_computer(ctx)}\r\n"
-        f"  Description:\r\n{e.message}\r\n\r\n"
+        f"  Description:{' ' if new_layout else ''}\r\n{e.message}\r\n\r\n"
     )
 
 
