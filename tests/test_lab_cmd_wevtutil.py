@@ -27,10 +27,13 @@ def test_port_exhaustion_events_text_layout(fleet):
     blocks = _events(r.stdout)
     assert len(blocks) == 5
     first = blocks[0].split("\r\n")
-    assert first[0] == "Event[0]:"
+    # Server 2022 (20348) drops the header's colon and prints the date in UTC (tests/test_lab_fidelity_wevtutil.py)
+    modern = victim.state.build >= 20348
+    assert first[0] == ("Event[0]" if modern else "Event[0]:")
     assert first[1] == "  Log Name: System"
     assert first[2] == "  Source: Tcpip"
-    assert re.fullmatch(r"  Date: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}", first[3])
+    date = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\." + (r"\d{7}Z" if modern else r"\d{3}")
+    assert re.fullmatch(r"  Date: " + date, first[3])
     assert first[4] in ("  Event ID: 4227", "  Event ID: 4231")
     assert [line.split(":")[0].strip() for line in first[5:13]] == [
         "Task", "Level", "Opcode", "Keyword", "User", "User Name", "Computer", "Description"]

@@ -27,7 +27,7 @@ from portfleet.parse.netstat import BOUND, CLOSE_WAIT, ESTABLISHED, LISTENING, T
 from portfleet.parse.sections import END, begin_marker, split_sections
 from portfleet.parse.tasklist import Process, parse_tasklist_csv
 from portfleet.parse.wevtutil import Event, parse_events_text
-from portfleet.probe import probe
+from portfleet.probe import host_platform, probe
 from portfleet.render import Renderer
 from portfleet.settings import Reading, ReadStatus, get_setting
 from portfleet.transport.base import Session, TransportError
@@ -144,6 +144,10 @@ def _read_netstat(session: Session, renderer: Renderer, sections: Mapping[str, s
 
 def collect(session: Session, renderer: Renderer, host: Any, *, days: int | None) -> Collected:
     """Read one host: the batched settings read, then the diagnose read (two commands, one shell)."""
+    if host_platform(session, host) == "linux":
+        from portfleet import diagnose_linux  # ss and sysctl instead of netstat and netsh
+
+        return diagnose_linux.collect(session, renderer, host)
     found = probe(session, renderer, host, READ_KEYS)
     with_q = found.facts.supports_netstat_q
     at = datetime.now(timezone.utc)
@@ -416,6 +420,10 @@ def _excluded_in(rows: Iterable[tuple[int, int, bool]], r: PortRange) -> int:
 
 def effective_ranges(facts: HostFacts, readings: Mapping[str, Reading]) -> dict[str, PortRange | None]:
     """The four dynamic ranges in force. Pre-Vista: 1025..MaxUserPort (default 5000, KB 196271)."""
+    if facts.platform == "linux":
+        from portfleet import diagnose_linux
+
+        return diagnose_linux.effective_ranges(readings)
     out: dict[str, PortRange | None] = {}
     if facts.is_legacy:
         max_user = readings.get("MaxUserPort")
@@ -538,6 +546,12 @@ def analyse(
         if reading is not None and reading.status == ReadStatus.UNPARSABLE:
             d.notes.append(f"{key}: {reading.detail}")
     d.tcp, d.states, procs, d.time_wait_remotes = table_usage(got.conns, got.processes, d.ranges, d.excluded)
+    linux = facts.platform == "linux"
+    if linux:
+        from portfleet import diagnose_linux
+
+        diagnose_linux.relabel(procs)
+        d.timed_wait_delay = diagnose_linux.TIME_WAIT_SECONDS  # fixed in the Linux kernel
     d.processes = procs[:10]
     d.listeners = {f: listening_ports(got.conns, f, "tcp") for f in FAMILIES}
     d.events = dict(Counter(e.id for e in got.events))
@@ -552,6 +566,11 @@ def analyse(
         for e in newest.values()
     ]
     _judge(d, procs)
+    if linux:
+        diagnose_linux.recommend(d, got.readings)
+        if desired:
+            d.warnings.extend(diagnose_linux.playbook_warnings(desired, got.conns, d.ranges, d.tcp))
+        return d
     _recommend(d, facts, renderer, host_vars or {})
     if desired:
         d.warnings.extend(playbook_warnings(desired, got.conns, d.ranges, d.excluded, d.tcp))
@@ -881,6 +900,8 @@ def rank(hosts: Iterable[HostDiagnosis]) -> list[HostDiagnosis]:
 def failure(host: Any, error: Exception) -> HostDiagnosis:
     if isinstance(error, TransportError):
         status = error.kind if error.kind in ("unreachable", "auth_failed") else "error"
+        if error.kind == "hostkey":
+            status = "unreachable"  # as audit.failure_report: Ansible's "UNREACHABLE! Host key verification failed"
         detail = str(error)
     else:
         status, detail = "error", f"{type(error).__name__}: {error}"
@@ -978,7 +999,12 @@ def watch(
             return diagnose_host(host, open_session, renderer, days=report.days, desired=desired.get(host.name))
         try:
             with open_session(host) as session:
-                s = sample(session, renderer, with_q=first.netstat_flags == "-anoq")
+                if first.facts.platform == "linux":
+                    from portfleet import diagnose_linux
+
+                    s = diagnose_linux.sample(session, renderer)
+                else:
+                    s = sample(session, renderer, with_q=first.netstat_flags == "-anoq")
             got = dataclasses.replace(first, at=s.at, conns=s.conns, processes=s.processes)
             return analyse(host.name, host.address, got, desired=desired.get(host.name), renderer=renderer,
                            host_vars=host.vars), None

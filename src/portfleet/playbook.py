@@ -241,6 +241,9 @@ def _load_settings(w: _Walker, node: yaml.Node, play: str) -> tuple[dict[str, Va
             setting = CATALOGUE[key]
             if setting.kind == "dynamicport":
                 put(key, key_node, _validate(w, value_node, key, _range_value(w, value_node, key)))
+            elif setting.kind == "sysctl_range":
+                # Linux ip_local_port_range: "low high" as sysctl writes it, [low, high] or {start, end}.
+                put(key, key_node, _validate(w, value_node, key, w.plain(value_node)))
             else:
                 if not isinstance(value_node, yaml.ScalarNode):
                     raise w.fail(value_node, f"{key} must be a whole number (valid: {setting.valid}), got {_kind(value_node)}")
@@ -351,6 +354,9 @@ def _zone_exists(name: str) -> bool:
 # ---- warnings and per-host checks -------------------------------------------------------------
 def _play_warnings(play: Play) -> list[str]:
     out = []
+    for key, value in play.settings.items():
+        for advice in get_setting(key).advice(value):
+            out.append(f"{play.source}:{play.setting_lines[key]}: warning: play {play.name!r}: {advice}")
     ranges = [k for k in play.settings if k.startswith("dynamicport.")]
     if play.settings.get("MaxUserPort") is not None and ranges:
         out.append(

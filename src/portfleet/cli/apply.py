@@ -33,6 +33,7 @@ def apply(
     templates: Optional[Path] = c.TemplatesOpt,
     timeout: int = c.TimeoutOpt,
     ca_bundle: Optional[str] = c.CaBundleOpt,
+    ask_pass: bool = c.AskPassOpt,
 ) -> None:
     """Bring hosts to the playbook's settings, in rolling batches.
 
@@ -48,7 +49,6 @@ def apply(
     from portfleet.engine import progress_for_terminal
     from portfleet.report.json_out import write_json
     from portfleet.report.table import audit_table, changes_table, print_warnings, summary_line
-    from portfleet.transport.factory import ConnectOptions, session_factory
 
     inv = c.load_inventory_or_exit(inventory)
     book = c.load_playbook_or_exit(playbook)
@@ -63,7 +63,7 @@ def apply(
         report = run_converge(
             "apply",
             plans.hosts,
-            open_session=session_factory(ConnectOptions(operation_timeout=timeout, ca_bundle=ca_bundle)),
+            open_session=c.open_sessions(timeout, ca_bundle, ask_pass),
             renderer=c.renderer(templates),
             store=store,
             check=check,

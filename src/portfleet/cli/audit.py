@@ -22,6 +22,7 @@ def audit(
     templates: Optional[Path] = c.TemplatesOpt,
     timeout: int = c.TimeoutOpt,
     ca_bundle: Optional[str] = c.CaBundleOpt,
+    ask_pass: bool = c.AskPassOpt,
 ) -> None:
     """Compare every host with the playbook and report drift. Changes nothing.
 
@@ -36,7 +37,6 @@ def audit(
     from portfleet.report.csv_out import write_csv
     from portfleet.report.json_out import write_json
     from portfleet.report.table import audit_table, print_warnings, summary_line
-    from portfleet.transport.factory import ConnectOptions, session_factory
 
     inv = c.load_inventory_or_exit(inventory)
     book = c.load_playbook_or_exit(playbook)
@@ -45,7 +45,7 @@ def audit(
     with store:
         report = run_audit(
             plans.hosts,
-            open_session=session_factory(ConnectOptions(operation_timeout=timeout, ca_bundle=ca_bundle)),
+            open_session=c.open_sessions(timeout, ca_bundle, ask_pass),
             renderer=c.renderer(templates),
             store=store,
             forks=forks,

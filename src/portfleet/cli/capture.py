@@ -18,6 +18,7 @@ def capture(
     templates: Optional[Path] = c.TemplatesOpt,
     timeout: int = c.TimeoutOpt,
     ca_bundle: Optional[str] = c.CaBundleOpt,
+    ask_pass: bool = c.AskPassOpt,
 ) -> None:
     """Record what one host answers to everything portfleet reads (nothing is written to it).
 
@@ -32,7 +33,6 @@ def capture(
     from portfleet.capture import capture_host, write_capture
     from portfleet.inventory import InventoryError
     from portfleet.transport.base import TransportError
-    from portfleet.transport.factory import ConnectOptions, session_factory
 
     inv = c.load_inventory_or_exit(inventory)
     try:
@@ -46,7 +46,7 @@ def capture(
         host.resolve_password()
     except InventoryError as exc:
         c.fail(str(exc))
-    open_session = session_factory(ConnectOptions(operation_timeout=timeout, ca_bundle=ca_bundle))
+    open_session = c.open_sessions(timeout, ca_bundle, ask_pass)
     try:
         with open_session(host) as session:
             data = capture_host(session, c.renderer(templates), host, days=days)

@@ -84,6 +84,12 @@ TemplatesOpt = typer.Option(
     show_default=False,
 )
 TimeoutOpt = typer.Option(20, "--timeout", min=1, help="Per-operation timeout in seconds (WinRM OperationTimeout).")
+AskPassOpt = typer.Option(
+    False,
+    "-k",
+    "--ask-pass",
+    help="Prompt once for the password of hosts whose inventory sets none (as ansible -k).",
+)
 CaBundleOpt = typer.Option(
     None,
     "--ca-bundle",
@@ -173,3 +179,18 @@ def confirm_changes(count: int, what: str, yes: bool) -> None:
     if not typer.confirm(f"{what} on up to {count} hosts?", default=False, err=True):
         err.print("nothing changed")
         raise typer.Exit(EXIT_OK)
+
+
+def open_sessions(timeout: int, ca_bundle: Optional[str], ask_pass: bool = False) -> Any:
+    """The session factory of a run; -k asks for the password once, before any host is contacted."""
+    from portfleet.inventory import Secret
+    from portfleet.transport.factory import ConnectOptions, session_factory
+
+    prompted = None
+    if ask_pass:
+        if not sys.stdin.isatty():
+            fail("-k/--ask-pass needs a terminal; use portfleet_password_env: VAR for automation")
+        import getpass
+
+        prompted = Secret(getpass.getpass("SSH/WinRM password: "))
+    return session_factory(ConnectOptions(operation_timeout=timeout, ca_bundle=ca_bundle, prompted_password=prompted))

@@ -45,6 +45,7 @@ def diagnose(
     templates: Optional[Path] = c.TemplatesOpt,
     timeout: int = c.TimeoutOpt,
     ca_bundle: Optional[str] = c.CaBundleOpt,
+    ask_pass: bool = c.AskPassOpt,
 ) -> None:
     """Find the hosts running out of ephemeral ports and the process eating them. Changes nothing.
 
@@ -60,14 +61,13 @@ def diagnose(
     from portfleet.diagnose import run_diagnose, watch
     from portfleet.engine import Interrupted, progress_for_terminal
     from portfleet.report.json_out import write_json
-    from portfleet.transport.factory import ConnectOptions, session_factory
 
     if count is not None and watch_s is None:
         c.fail("--count needs --watch SECONDS")
     inv, hosts = _select(inventory, limit)
     desired, warnings = _desired(inv, playbook, limit)
     renderer = c.renderer(templates)
-    open_session = session_factory(ConnectOptions(operation_timeout=timeout, ca_bundle=ca_bundle))
+    open_session = c.open_sessions(timeout, ca_bundle, ask_pass)
     as_table = output == c.TableOrJson.table
     try:
         report, collected = run_diagnose(
@@ -238,7 +238,8 @@ def host_panel(d: Any) -> Panel:
         parts.append(Text(f"  note: {n}", style="dim"))
     title = f"{d.name} — {VERDICT_LABEL[d.verdict]}"
     if d.os_label:
-        title += f" ({d.os_label}, netstat {d.netstat_flags})"
+        tool = d.netstat_flags if str(d.netstat_flags).startswith("ss ") else f"netstat {d.netstat_flags}"  # Linux: ss
+        title += f" ({d.os_label}, {tool})"
     return Panel(Group(*parts), title=title, title_align="left", border_style=VERDICT_STYLE[d.verdict].split()[-1])
 
 

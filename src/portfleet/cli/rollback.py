@@ -24,6 +24,7 @@ def rollback(
     templates: Optional[Path] = c.TemplatesOpt,
     timeout: int = c.TimeoutOpt,
     ca_bundle: Optional[str] = c.CaBundleOpt,
+    ask_pass: bool = c.AskPassOpt,
 ) -> None:
     """Put back the prior values journaled by RUN_ID (values that were absent are deleted again).
 
@@ -37,7 +38,6 @@ def rollback(
     from portfleet.report.table import audit_table, summary_line
     from portfleet.rollback import RollbackError, rollback_plans, rollback_targets
     from portfleet.state import StateError
-    from portfleet.transport.factory import ConnectOptions, session_factory
 
     store = c.open_store(state)
     with store:
@@ -63,7 +63,7 @@ def rollback(
         report = run_converge(
             "rollback",
             plans,
-            open_session=session_factory(ConnectOptions(operation_timeout=timeout, ca_bundle=ca_bundle)),
+            open_session=c.open_sessions(timeout, ca_bundle, ask_pass),
             renderer=c.renderer(templates),
             store=store,
             check=check,

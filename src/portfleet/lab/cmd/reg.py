@@ -10,6 +10,13 @@ References:
 - Errors go to stderr (pg-fl.jp reg reference: "error messages are output to standard error"):
   "ERROR: The system was unable to find the specified registry key or value." and
   "ERROR: Invalid syntax.\\r\\nType \"REG QUERY /?\" for usage.", both exit 1.
+- Windows XP / Server 2003 ship reg.exe 3.0, which prints a "! REG.EXE VERSION 3.0" banner before the key,
+  separates name, type and data with TABs, names the default value "<NO NAME>" (Microsoft Learn "Working with
+  registry entries", PowerShell-Docs, written on XP: "! REG.EXE VERSION 3.0 / (blank) / HKEY_LOCAL_MACHINE\\
+  SOFTWARE\\Microsoft\\Windows\\CurrentVersion / DevicePath  REG_EXPAND_SZ   %SystemRoot%\\inf" with the TABs
+  expanded; "<NO NAME>" in a captured XP listing in a public URI-handler test) and words its error
+  "Error:  The system was unable to find the specified registry key or value" (two spaces, no period: the
+  string table of reg.exe 3.0 "Console Registry Tool for Windows - version 3.0").
 - An existing value without /f: "Value X exists, overwrite(Yes/No)? " and reg.exe waits for an answer on
   stdin (a job without input hangs there: redcanaryco/atomic-red-team PR #3017); answers come from a pipe
   or redirection when there is one.
@@ -44,6 +51,8 @@ def _t(ctx: Ctx, key: str, **kw: str) -> str:
         "default": "(Standard)" if de else "(Default)",
         "end": "Suche beendet: {n} \u00dcbereinstimmung(en) gefunden." if de else "End of search: {n} match(es) found.",
     }
+    if key == "notfound" and ctx.host.is_legacy:
+        return "Error:  The system was unable to find the specified registry key or value"
     return texts[key].format(**kw)
 
 
@@ -136,10 +145,22 @@ def _render(v: RegValue) -> str:
 
 
 def _row(ctx: Ctx, name: str, v: RegValue) -> str:
+    if ctx.host.is_legacy:  # reg.exe 3.0
+        return f"    {name or '<NO NAME>'}\t{v.type}\t{_render(v)}\r\n"
     return f"    {name or _t(ctx, 'default')}    {v.type}    {_render(v)}\r\n"
 
 
 def _query(ctx: Ctx, p: dict) -> Output:
+    out = _query_body(ctx, p)
+    if ctx.host.is_legacy and out.code == 0 and out.stdout:
+        return Output([(1, _REG3_BANNER + out.stdout)], 0)
+    return out
+
+
+_REG3_BANNER = "! REG.EXE VERSION 3.0\r\n"
+
+
+def _query_body(ctx: Ctx, p: dict) -> Output:
     reg = ctx.host.registry
     resolved = _resolve(ctx, p["positional"][0])
     if resolved is None:

@@ -6,6 +6,9 @@ and unit ("1.234 K" on de-DE, "1 234 Ko" on fr-FR); German headers "Abbildname",
 "Sitz.-Nr.","Speichernutzung". A filter matching nothing prints "INFO: No tasks are running which match the
 specified criteria." (exit 0). The listing includes the processes of the running command itself (the WinRS
 host, cmd.exe, conhost.exe, tasklist.exe), as a real remote tasklist does.
+Before Vista there is no session 0 isolation: services and the console share session 0, which tasklist names
+"Console" ("System Idle Process","0","Console","0" ... "winlogon.exe","1212","Console","0" in an XP-era
+`tasklist /FO CSV /NH` sample quoted in a public Ruby process helper); "Services" is the Vista+ name.
 """
 
 from __future__ import annotations
@@ -95,6 +98,9 @@ def run(ctx: Ctx, tail: str, shell) -> Output:
         return Output().out("INFO: No tasks are running which match the specified criteria.\r\n").exit(0)
     heads = _HEAD.get(lang(ctx.locale), _HEAD["en"])
     loc = ctx.locale
+    if ctx.host.is_legacy:
+        procs = [Process(p.pid, p.name, p.mem_kb, "Console" if p.session == 0 else p.session_name, p.session)
+                 for p in procs]
     if fmt == "csv":
         lines = [",".join(f'"{h}"' for h in heads)] if header else []
         lines += [f'"{p.name}","{p.pid}","{p.session_name}","{p.session}","{_mem(p.mem_kb, loc)}"' for p in procs]
