@@ -102,7 +102,7 @@ def converge_host(
             try:
                 for change in report.changes:
                     setting = get_setting(change.key)
-                    entry = store.journal_intent(
+                    entry = change.journal_id = store.journal_intent(
                         run_id, plan.name, change.key, to_json(change.before), to_json(change.after), change.command
                     )
                     in_flight = change
@@ -141,9 +141,8 @@ def converge_host(
                 reading = after.readings[change.key]
                 ok = value_matches(change.key, change.after, reading, after.facts)
                 change.state = "verified" if ok else "unverified"
-                for e in store.journal(run_id, plan.name):
-                    if e.setting == change.key and e.state == "done":
-                        store.journal_update(e.id, change.state)
+                assert change.journal_id is not None
+                store.journal_update(change.journal_id, change.state)
                 if not ok:
                     change.detail = f"read back {by_key[change.key].actual!r}, expected {change.after!r}"
                     unverified.append(change.key)

@@ -54,6 +54,7 @@ class Change:
     command: str
     state: str = "planned"  # planned | done | failed | verified | unverified | skipped
     detail: str = ""
+    journal_id: int | None = None  # the state journal row of this write, once intended
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -10,7 +10,9 @@ tests/data/windows/net-statistics-workstation-*.txt); a `reg add` to sShortDate 
 
 from __future__ import annotations
 
-from .. import intl
+from datetime import datetime, timedelta, timezone
+
+from .. import intl, wintz
 from .base import Ctx, Output, split_args
 from .messages import lang
 
@@ -20,6 +22,19 @@ _SYNTAX = (
     "      HELPMSG | LOCALGROUP | PAUSE | SESSION | SHARE | START |\r\n"
     "      STATISTICS | STOP | TIME | USE | USER | VIEW ]\r\n\r\n"
 )
+
+
+def _local_now_bias(ctx: Ctx, ts: float) -> datetime:
+    """The service start converted to local time with the bias in effect NOW (ActiveTimeBias), not the one of
+    that date: the conversion FileTimeToLocalFileTime does ("uses the current settings for the time zone and
+    daylight saving time ... even if the time you are converting is in standard time",
+    https://learn.microsoft.com/windows/win32/api/fileapi/nf-fileapi-filetimetolocalfiletime). A start before
+    a DST change therefore prints an hour off, and start + ActiveTimeBias is always the UTC instant."""
+    bias = ctx.host.registry.dword(wintz.TIME_ZONE_INFORMATION, "ActiveTimeBias")
+    if bias is None:
+        return ctx.local(ts).replace(tzinfo=None)
+    bias = bias - (1 << 32) if bias >= 1 << 31 else bias
+    return datetime.fromtimestamp(ts, tz=timezone.utc).replace(tzinfo=None) - timedelta(minutes=bias)
 
 
 def run(ctx: Ctx, tail: str, shell) -> Output:
@@ -38,7 +53,7 @@ def run(ctx: Ctx, tail: str, shell) -> Output:
     computer = ctx.host.name.upper()
     uptime = max(0.0, ctx.now - ctx.host.boot_time)
     if which in ("workstation", "work", "wksta", "redirector"):
-        since = ctx.local(ctx.host.boot_time + 21.0)
+        since = _local_now_bias(ctx, ctx.host.boot_time + 21.0)
         title = (f"Arbeitsstationsstatistik f\u00fcr \\\\{computer}" if de
                  else f"Workstation Statistics for \\\\{computer}")
         rows = [("Bytes received", int(uptime * 5300)), ("Server Message Blocks (SMBs) received", int(uptime * 9)),
@@ -52,7 +67,7 @@ def run(ctx: Ctx, tail: str, shell) -> Output:
                                                                              "Network errors") else "")
                        for name, value in rows)
     elif which in ("server", "srv"):
-        since = ctx.local(ctx.host.boot_time + 24.0)
+        since = _local_now_bias(ctx, ctx.host.boot_time + 24.0)
         title = f"Serverstatistik f\u00fcr \\\\{computer}" if de else f"Server Statistics for \\\\{computer}"
         rows = [("Sessions accepted", int(uptime / 3600) + 1), ("Sessions timed-out", 0), ("Sessions errored-out", 0),
                 ("Kilobytes sent", int(uptime * 2)), ("Kilobytes received", int(uptime)),
