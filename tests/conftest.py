@@ -32,6 +32,7 @@ import yaml
 
 from portfleet.lab.control import LabControl
 
+pytest_plugins = ["ssh_fixtures"]  # SSH test hosts in network namespaces, labs over SSH (tests/ssh_fixtures.py)
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
 _HOST_LINE = re.compile(r"^(?P<name>\S+)\s+(?P<address>\d+\.\d+\.\d+\.\d+):(?P<port>\d+)(?:\s+\((?P<note>[^)]*)\))?$")

@@ -34,7 +34,7 @@ def run(state, line: str, now: float = NOW):
 def reg_value(state, name: str) -> str:
     out = run(state, f"reg query {INTL} /v {name}")
     assert out.code == 0, out.stderr
-    return re.search(rf"^    {name}    REG_SZ    ([^\r\n]*)", out.stdout, re.M).group(1)
+    return re.search(rf"^    {name}(?:    |\t)REG_SZ(?:    |\t)([^\r\n]*)", out.stdout, re.M).group(1)
 
 
 @pytest.mark.parametrize("locale", sorted(LOCALES))

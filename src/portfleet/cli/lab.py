@@ -54,6 +54,12 @@ def serve(
         None, "--replay",
         help="HOST=CAPTURE.json: that host answers from a capture made by `portfleet capture`. Repeatable.",
     ),
+    ssh: bool = typer.Option(
+        False, "--ssh/--no-ssh",
+        help="Also answer SSH as Windows OpenSSH with cmd.exe (password auth) on --ssh-port of every host; "
+        "writes <stem>-ssh.yml (ansible_connection: ssh) and <stem>-known_hosts next to the inventory.",
+    ),
+    ssh_port: int = typer.Option(2222, "--ssh-port", min=1, max=65535, help="SSH port of every host (22 needs root)."),
 ) -> None:
     """Run a simulated Windows fleet behind real WinRM endpoints until Ctrl-C / SIGTERM.
 
@@ -75,6 +81,8 @@ def serve(
             seed=seed,
             allow_unencrypted=allow_unencrypted,
             replay=parse_replay(replay or []),
+            ssh=ssh,
+            ssh_port=ssh_port,
         )
         code = run_serve(options)
     except ServeError as exc:

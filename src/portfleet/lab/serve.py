@@ -1,5 +1,9 @@
 """`portfleet lab serve`: open (or create) a lab fleet, serve every host's WinRM endpoint, write the Ansible
-inventory, print one line per host and a final "ready" line, and run until SIGINT/SIGTERM."""
+inventory, print one line per host and a final "ready" line, and run until SIGINT/SIGTERM.
+
+With --ssh the hosts also answer SSH (portfleet.lab.ssh_server) on --ssh-port of their address, and a
+second inventory is written next to the first: `<stem>-ssh.yml` (ansible_connection: ssh) with its
+known_hosts file `<stem>-known_hosts`."""
 
 from __future__ import annotations
 
@@ -45,6 +49,8 @@ class ServeOptions:
     replay: dict[str, Path] = field(default_factory=dict)
     http_port: int = HTTP_PORT
     https_port: int = HTTPS_PORT
+    ssh: bool = False
+    ssh_port: int = 2222
 
 
 def parse_replay(items: list[str]) -> dict[str, Path]:
@@ -75,6 +81,8 @@ def _validate(opts: ServeOptions) -> None:
         raise ServeError("--latency must be >= 0", 2)
     if opts.profile not in PROFILES:
         raise ServeError(f"--profile must be one of {', '.join(PROFILES)}", 2)
+    if not 1 <= opts.ssh_port <= 65535:
+        raise ServeError("--ssh-port must be a port number (1-65535)", 2)
 
 
 def inventory_document(fleet: Any, *, https: bool, port: int, ca_path: Path | None) -> dict[str, Any]:
@@ -149,6 +157,7 @@ async def _serve(opts: ServeOptions, out: TextIO) -> int:
     store = NtlmCredentialStore(fleet.username, fleet.password, host_names, parent=opts.state_dir)
     server: LabServer | None = None
     control: ControlServer | None = None
+    ssh_server: Any = None
     try:
         auth = Authenticator(fleet.username, fleet.password, store, opts.allow_unencrypted)
         server = LabServer(
@@ -177,7 +186,12 @@ async def _serve(opts: ServeOptions, out: TextIO) -> int:
         if tls is not None:
             ca_copy = tls.copy_ca_to(inventory.with_name(f"{inventory.stem}-ca.pem"))
         port = opts.https_port if opts.https else opts.http_port
-        write_inventory(inventory, inventory_document(fleet, https=opts.https, port=port, ca_path=ca_copy))
+        document = inventory_document(fleet, https=opts.https, port=port, ca_path=ca_copy)
+        write_inventory(inventory, document)
+        ssh_note = ""
+        if opts.ssh:
+            ssh_server, ssh_inventory = _start_ssh(opts, fleet, inventory, document)
+            ssh_note = f", ssh inventory {ssh_inventory}"
 
         for host in fleet.hosts:
             note = ""
@@ -187,17 +201,40 @@ async def _serve(opts: ServeOptions, out: TextIO) -> int:
                 note = "  (unreachable)"
             print(f"{host.name}  {host.address}:{port}{note}", file=out, flush=True)
         ca_note = f", CA {ca_copy}" if ca_copy else ""
-        print(f"ready: {len(fleet.hosts)} hosts, inventory {inventory}{ca_note}", file=out, flush=True)
+        if ssh_server is not None:
+            print(f"ssh: port {opts.ssh_port} on every host address, known_hosts "
+                  f"{ssh_inventory.with_name(f'{inventory.stem}-known_hosts')}", file=out, flush=True)
+        print(f"ready: {len(fleet.hosts)} hosts, inventory {inventory}{ca_note}{ssh_note}", file=out, flush=True)
 
         await stop.wait()
     finally:
         if control is not None:
             control.close()
+        if ssh_server is not None:
+            ssh_server.close()
         if server is not None:
             await server.close()
         fleet.save()
         store.close()
     return 0
+
+
+def _start_ssh(opts: ServeOptions, fleet: Any, inventory: Path, document: dict[str, Any]) -> tuple[Any, Path]:
+    """Start the SSH listeners; write `<stem>-ssh.yml` and its known_hosts file next to the inventory."""
+    from portfleet.lab import ssh_server as ssh
+
+    key = ssh.load_host_key(opts.state_dir)
+    server = ssh.LabSshServer(fleet, key, port=opts.ssh_port)
+    try:
+        server.start()
+    except OSError as exc:
+        server.close()
+        raise ServeError(f"{exc.strerror or exc} (is another lab using these addresses?)") from exc
+    known_hosts = inventory.with_name(f"{inventory.stem}-known_hosts")
+    known_hosts.write_text(ssh.known_hosts_text(fleet, opts.ssh_port, key), encoding="utf-8")
+    ssh_inventory = inventory.with_name(f"{inventory.stem}-ssh.yml")
+    write_inventory(ssh_inventory, ssh.ssh_inventory_document(document, port=opts.ssh_port, known_hosts=known_hosts))
+    return server, ssh_inventory
 
 
 def serve(opts: ServeOptions, out: TextIO | None = None) -> int:

@@ -22,6 +22,7 @@ file a client needs is written next to the SSH inventory (`ssh_inventory_documen
 from __future__ import annotations
 
 import hmac
+import logging
 import os
 import selectors
 import socket
@@ -40,6 +41,11 @@ from portfleet.lab.winrs import codec_for
 SSH_PORT = 2222  # 22 needs root; every host has its own loopback address, so one port serves all
 HOST_KEY_FILE = "ssh_host_ed25519_key"
 SYNC_INTERVAL = 0.2  # how soon a host going down or a fault change closes or opens its listener
+CLOSE_GRACE = 30.0  # seconds a finished command's channel waits for the client to close it
+
+# A client dropping its connection makes paramiko log "Socket exception: Connection reset by peer":
+# routine for a lab whose clients close abruptly, so it is kept off the lab's stderr.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 
 def load_host_key(state_dir: Path) -> paramiko.PKey:
@@ -132,7 +138,6 @@ class LabSshServer:
         self.port = port
         self._listeners: dict[str, socket.socket] = {}
         self._transports: dict[str, set[paramiko.Transport]] = {h.name: set() for h in fleet.hosts}
-        self._by_fd: dict[int, Any] = {}
         self._lock = threading.Lock()
         self._selector = selectors.DefaultSelector()
         self._stop = threading.Event()
@@ -168,7 +173,6 @@ class LabSshServer:
                 return
             sock.setblocking(False)
             self._listeners[host.name] = sock
-            self._by_fd[sock.fileno()] = host
             self._selector.register(sock, selectors.EVENT_READ, host)
         elif not should and listening:
             self._close_host(host)
@@ -195,6 +199,9 @@ class LabSshServer:
                     self._accept(key.fileobj, key.data)
                 for host in self.fleet.hosts:
                     self._sync(host)
+                with self._lock:  # forget connections the clients closed
+                    for transports in self._transports.values():
+                        transports.difference_update([t for t in transports if not t.is_active()])
             except Exception:  # a bug must not take the listeners down silently
                 traceback.print_exc(file=sys.stderr)
 
@@ -229,6 +236,10 @@ class LabSshServer:
             # ... then the exit status, as OpenSSH sends them. A prompt that read end-of-file
             # (waiting_for_input) leaves the exit code a terminated program would.
             channel.send_exit_status(result.exit_code)
+            # The client closes the channel once it has both. Closing it from here first could
+            # overtake the transport thread's reply to the exec request (this thread starts before
+            # that reply is sent), and a client still waiting for the reply reads "channel closed".
+            channel.status_event.wait(CLOSE_GRACE)
         except Exception:  # noqa: BLE001 - a model bug: drop this command, keep serving
             if transport.is_active():
                 traceback.print_exc(file=sys.stderr)

@@ -35,6 +35,9 @@ SHORT = {
     "dynamicport.ipv4.udp": "v4 udp range",
     "dynamicport.ipv6.tcp": "v6 tcp range",
     "dynamicport.ipv6.udp": "v6 udp range",
+    "net.ipv4.ip_local_port_range": "local ports",
+    "net.ipv4.tcp_tw_reuse": "tw_reuse",
+    "net.ipv4.tcp_fin_timeout": "fin_timeout",
 }
 
 
@@ -56,7 +59,9 @@ def _short(value: object) -> str:
 def _cell(h: HostReport, key: str) -> Text:
     for s in h.settings:
         if s.key == key:
-            actual = _short(s.actual)
+            # Linux: a key not kept in 90-portfleet.conf still has the kernel's value; show that.
+            shown = s.effective if s.actual is None and key.startswith("net.ipv4.") else s.actual
+            actual = _short(shown)
             if s.status == "drift":
                 return _styled(f"{actual} → {_short(s.desired)}", "drift")
             if s.status == "pending_reboot":

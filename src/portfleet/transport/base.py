@@ -30,7 +30,8 @@ class TransportError(Exception):
 
     kind is one of: "unreachable" (connect refused/timed out, DNS), "auth_failed" (credentials
     refused), "tls" (certificate not trusted), "protocol" (the peer answered something we cannot
-    use), "timeout" (an operation outlived its timeout), "reset" (connection dropped mid-command).
+    use), "timeout" (an operation outlived its timeout), "reset" (connection dropped mid-command),
+    "hostkey" (SSH: the host's key is unknown or changed in known_hosts; nothing was sent to it).
     Messages never carry secrets: they are built from host, port and the failure class only.
     """
 
@@ -43,6 +44,8 @@ class Session(Protocol):
     """An open connection to one host."""
 
     host: str
+    # SSH sessions also have `platform` ("windows" | "linux"): the inventory's portfleet_platform or
+    # what the host answered to `uname -s` (portfleet.probe.host_platform reads it).
 
     def run(self, command: str) -> Result:
         """Run one command line (cmd.exe /c semantics on Windows, sh -c on Linux)."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import select
 import socket
 import time
@@ -44,6 +45,10 @@ FALLBACK_ENCODING = "cp437"
 # What `uname -s` answers on the platforms portfleet manages; cmd.exe answers 9009 ("'uname' is not
 # recognized as an internal or external command"), which means Windows.
 UNAME_PLATFORMS = {"linux": "linux"}
+
+# paramiko logs socket errors itself; portfleet reports them classified (TransportError), so its
+# records must not reach stderr through logging's last-resort handler.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 
 def fingerprint(key: paramiko.PKey) -> str:

@@ -152,6 +152,12 @@ def _create(ctx: Ctx, args: list[str]) -> Output:
                          created=ctx.now, author=f"{ctx.host.name.upper()}\\{ctx.user}")
     ctx.host.tasks = [t for t in ctx.host.tasks if t.name.lower() != name.lower()] + [task]
     ctx.changed = True
+    if legacy and task.run_as.lower() in ("system", "nt authority\\system", ""):
+        # Server 2003's schtasks announces the account it uses for /ru System and capitalises "Scheduled"
+        # (the Windows Server 2003 schtasks reference, "To run a task with system permissions", kept in
+        # https://learn.microsoft.com/windows-server/administration/windows-commands/schtasks-create).
+        out.out('INFO: The task will be created under user name ("NT AUTHORITY\\SYSTEM").\r\n')
+        return out.out(f'SUCCESS: The Scheduled task "{name}" has successfully been created.\r\n').exit(0)
     return out.out(f'SUCCESS: The scheduled task "{name}" has successfully been created.\r\n').exit(0)
 
 
