@@ -73,6 +73,11 @@ def show_run(
         f"[bold]run {run.id}[/bold]  {run.kind}{' --check' if run.check_mode else ''}  status [bold]{run.status}[/bold]"
         f"  started {run.started_at}  finished {run.finished_at or '-'}"
     )
+    if run.status == "running":
+        c.out.print(
+            "[yellow]no end recorded: the run is still going, or its process was killed; "
+            "hosts without a result below were not finished[/yellow]"
+        )
     if run.inventory or run.playbook:
         c.out.print(f"inventory {run.inventory}  playbook {run.playbook or '-'}  limit {run.limit_pattern or '-'}")
     hosts = Table(title="hosts", title_justify="left", header_style="bold")

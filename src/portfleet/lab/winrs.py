@@ -127,6 +127,8 @@ class ShellService:
         expired = [s for s in self.shells.values() if now - s.last_activity > s.idle_timeout]
         for shell in expired:
             del self.shells[shell.shell_id]
+            for command in shell.commands.values():
+                command.release()  # the shell's processes end with it
         return len(expired)
 
     # --- dispatch ---------------------------------------------------------------------------------
