@@ -63,3 +63,43 @@ def test_ctrl_c_mid_apply_keeps_a_complete_record(lab, tmp_path):
         # Exactly the hosts recorded as written were changed; the others were never touched.
         assert (ranges == TUNED) == (name in written), name
     assert set(report["skipped"]) == set(names) - finished
+
+
+def test_a_killed_apply_is_told_by_runs_show_and_rolled_back(lab, tmp_path):
+    running = lab(hosts=6, profile="defaults", seed=6)
+    control = running.control()
+    names = [h["name"] for h in running.hosts]
+    before = {n: snapshot(control, n) for n in names}
+    for name in names:
+        control.set_faults(name, slow_seconds=0.4)
+    state = tmp_path / "state.db"
+    env = dict(os.environ, PORTFLEET_STATE=str(state))
+    env.pop("CI", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "portfleet", "apply", "-i", str(running.inventory), "-p", str(PLAYBOOK),
+         "--yes", "--forks", "2", "--batch", "100%", "--format", "json"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+    )
+    deadline = time.monotonic() + 60
+    while _journal_rows(state) == 0:
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    proc.kill()  # a crash: no cleanup, no bookkeeping
+    proc.wait()
+
+    runs = as_json(portfleet("runs", "list", "--format", "json", state=state))["runs"]
+    run_id = runs[0]["id"]
+    text = portfleet("runs", "show", run_id, state=state).stdout
+    assert "no end recorded" in text
+    shown = as_json(portfleet("runs", "show", run_id, "--format", "json", state=state))
+    assert shown["run"]["status"] == "running"
+    touched = {j["host"] for j in shown["journal"]}
+    assert touched
+    for name in names:
+        control.set_faults(name, slow_seconds=0)
+    # Every journaled write, finished or cut off, is undone by the rollback.
+    rolled = portfleet("rollback", run_id, "--yes", "--format", "json", state=state)
+    assert rolled.returncode in (0, 3), rolled.stderr
+    for name in names:
+        assert snapshot(control, name)["ranges"] == before[name]["ranges"], name
+        assert snapshot(control, name)["TcpTimedWaitDelay"] == before[name]["TcpTimedWaitDelay"], name
