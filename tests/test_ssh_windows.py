@@ -149,3 +149,16 @@ def test_lab_faults_show_over_ssh(ssh_lab, tmp_path):
         with session_factory()(host) as session:
             session.run("ver")
     assert caught.value.kind == "reset"
+
+
+def test_diagnose_over_ssh_matches_winrm(ssh_lab, tmp_path):
+    lab = ssh_lab(hosts=4, profile="mixed", seed=3)
+    runs = {}
+    for via, inventory in (("winrm", lab.inventory), ("ssh", lab.ssh_inventory)):
+        proc = portfleet("diagnose", "-i", str(inventory), "--days", "7", "--format", "json", state=tmp_path / "s.db")
+        assert proc.returncode in (0, 3), proc.stdout + proc.stderr
+        runs[via] = by_name(as_json(proc))
+    for name, d in runs["ssh"].items():
+        w = runs["winrm"][name]
+        assert (d["verdict"], d["os_version"], d["netstat"]) == (w["verdict"], w["os_version"], w["netstat"]), name
+        assert d["dynamic_ranges"] == w["dynamic_ranges"] and d["events"]["counts"] == w["events"]["counts"], name

@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from portfleet.engine import Interrupted, Progress, fan_out
-from portfleet.facts import HostFacts
+from portfleet.facts import HostFacts, local_to_utc
 from portfleet.parse.netsh import PortRange, parse_excludedportrange
 from portfleet.parse.netstat import BOUND, CLOSE_WAIT, ESTABLISHED, LISTENING, TIME_WAIT, Conn, parse_netstat
 from portfleet.parse.sections import END, begin_marker, split_sections
@@ -561,7 +561,8 @@ def analyse(
     for e in got.events:  # wevtutil /rd:true: newest first
         newest.setdefault(e.id, e)
     d.last_events = [
-        {"id": e.id, "at": _iso(e.date) if e.date and e.date.tzinfo else (e.date.isoformat() if e.date else None),
+        # Builds before 19041 print wevtutil dates in host-local time: ActiveTimeBias turns them to UTC.
+        {"id": e.id, "at": _iso(local_to_utc(e.date, facts.tz_bias_minutes, facts, "an event's date")) if e.date else None,
          "source": e.source, "message": _first_sentence(e.message)}
         for e in newest.values()
     ]

@@ -150,7 +150,7 @@ def _boot_from_events(text: str) -> datetime | None:
     return None
 
 
-def _to_utc(local: datetime, bias: int | None, facts: HostFacts, what: str) -> datetime:
+def local_to_utc(local: datetime, bias: int | None, facts: HostFacts, what: str) -> datetime:
     if local.tzinfo is not None:
         return local.astimezone(timezone.utc)
     if bias is None:
@@ -179,12 +179,12 @@ def parse_facts(sections: Mapping[str, str]) -> HostFacts:
 
     boot = _boot_from_events(sections.get("facts.boot") or "")
     if boot is not None:
-        facts.boot_time = _to_utc(boot, facts.tz_bias_minutes, facts, "the boot event's date")
+        facts.boot_time = local_to_utc(boot, facts.tz_bias_minutes, facts, "the boot event's date")
         facts.boot_time_source = "wevtutil"
     else:
         since = parse_statistics_since(sections.get("facts.boot_net"), facts.date_order)
         if since is not None:
-            facts.boot_time = _to_utc(since, facts.tz_bias_minutes, facts, "`net statistics` time")
+            facts.boot_time = local_to_utc(since, facts.tz_bias_minutes, facts, "`net statistics` time")
             facts.boot_time_source = "net statistics"
         else:
             facts.notes.append("boot time unknown: neither wevtutil nor `net statistics` gave one")

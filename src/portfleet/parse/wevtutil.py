@@ -5,8 +5,9 @@ on some builds), followed by two-space-indented "label: value" lines in a fixed 
 Source, Date, Event ID, Task, Level, Opcode, Keyword, User, User Name, Computer, Description) and
 then the message, flush left. Labels are translated, so fields are found by position and by the
 shape of their value: the date is the ISO-8601 value, the event id the first all-digit value after
-the source. Windows 10/2016+ print the date in UTC with a "Z"; older builds print local time
-without one (returned naive). Event messages may carry invisible U+200E marks around date parts.
+the source. Builds from 10.0.19041 (Windows 10 2004, Server 2022) print the date in UTC with a
+"Z"; older ones, Server 2016 and 2019 included, print local time without one (returned naive:
+facts.local_to_utc applies the host's ActiveTimeBias). Event messages may carry invisible U+200E marks around date parts.
 """
 
 from __future__ import annotations

@@ -418,6 +418,18 @@ class RebootExecutor:
                     return self._fail(name, batch, f"shutdown refused (exit {result.exit_code}): {text}",
                                       boot_before=boot_before, command=command)
         except TransportError as exc:
+            if not sent and row.state == "shutdown_intent" and row.boot_before is not None \
+                    and exc.kind in ("unreachable", "timeout", "reset"):
+                # Cut off between the intent and the record of the send: the shutdown may well have
+                # gone out and the host be rebooting right now. Never send again; wait for a boot
+                # later than the one recorded with the intent (or fail after --timeout-up).
+                now = self.clock()
+                note = (f"resumed: unreachable ({exc.kind}) after a shutdown intent: the shutdown probably went "
+                        f"out before the cut-off; waiting for a boot after {iso(row.boot_before)[:19]}Z, "
+                        "no second shutdown")
+                self.say(f"{name}: {note}")
+                self._update(name, state="down", down_at=now)
+                return self._await_reboot(t, row.boot_before, now, now, batch, row.command, [note], delay=0)
             if not sent:
                 return self._fail(name, batch, f"{exc.kind}: {exc} (nothing sent)")
             notes.append(f"the connection dropped while sending the shutdown ({exc.kind}): treated as sent, "

@@ -316,6 +316,9 @@ def _collect(channel: paramiko.Channel, timeout: float) -> tuple[bytes, bytes, i
     """
     out, err = bytearray(), bytearray()
     deadline = time.monotonic() + timeout
+    # poll, not select: a run over many hosts may hold file descriptors past select's 1024 limit.
+    poller = select.poll()
+    poller.register(channel.fileno(), select.POLLIN)
     while True:
         if channel.recv_ready():
             out += channel.recv(READ_CHUNK)
@@ -334,7 +337,7 @@ def _collect(channel: paramiko.Channel, timeout: float) -> tuple[bytes, bytes, i
             channel.status_event.wait(remaining)
         else:
             # The channel's pipe wakes on stdout or stderr data, end-of-file and close.
-            select.select([channel], [], [], remaining)
+            poller.poll(remaining * 1000)
     # -1: closed without an exit status (paramiko's initial value)
     return bytes(out), bytes(err), channel.exit_status
 
