@@ -19,6 +19,7 @@ class Profile(str, Enum):
     mixed = "mixed"
     defaults = "defaults"
     tuned = "tuned"
+    faulty = "faulty"
 
 
 @app.command()
@@ -43,7 +44,8 @@ def serve(
     ),
     latency: float = typer.Option(0.0, "--latency", min=0.0, help="Seconds of delay added to every HTTP response."),
     profile: Profile = typer.Option(
-        Profile.mixed, "--profile", help="Fleet profile for a new lab: mixed (demo fleet), defaults or tuned."
+        Profile.mixed, "--profile", help="Fleet profile for a new lab: mixed (demo fleet), defaults, tuned, or faulty (mixed plus one "
+        "host per fault kind preset: unreachable, wrong password, slow, reset, HTTP 500)."
     ),
     seed: int = typer.Option(1, "--seed", help="Seed of the generated fleet (same seed, same fleet)."),
     allow_unencrypted: bool = typer.Option(

@@ -7,8 +7,10 @@
   (CBS RebootPending) and at least one de-DE host (OEM code page 850).
 - ``defaults``: every host a Windows Server 2022 at its defaults.
 - ``tuned``: every host compliant with the playbook.
-
-Faults are never preset by a profile (all at defaults).
+- ``faulty``: the ``mixed`` fleet plus one host per fault kind, preset (for trying failure handling
+  without `portfleet lab fault`): the last five ordinary hosts are unreachable, refuse the password,
+  answer slowly (25 s per command, past a default 20 s OperationTimeout), reset the connection
+  mid-command, and answer HTTP 500. The other profiles preset no fault.
 """
 
 from __future__ import annotations
@@ -35,7 +37,16 @@ from .model import (
     TcpTable,
 )
 
-PROFILES = ("mixed", "defaults", "tuned")
+PROFILES = ("mixed", "defaults", "tuned", "faulty")
+
+# The faulty profile's presets, one kind per host (field values of model.Faults).
+FAULT_PRESETS: tuple[dict[str, object], ...] = (
+    {"unreachable": True},
+    {"wrong_password": True},
+    {"slow_seconds": 25.0},
+    {"reset_mid_command": True},
+    {"http_500": True},
+)
 
 BUILDS = {
     "2012r2": "6.3.9600",  # ver on 8.1/2012 R2 prints no update revision
@@ -62,6 +73,7 @@ class Plan:
     timezone: str = "America/New_York"
     exhausted: bool = False
     reboot_pending: bool = False
+    faults: dict[str, object] | None = None
 
 
 def plan_fleet(count: int, profile: str, seed: int) -> list[Plan]:
@@ -69,6 +81,12 @@ def plan_fleet(count: int, profile: str, seed: int) -> list[Plan]:
         raise ValueError(f"unknown lab profile {profile!r} (choose from {', '.join(PROFILES)})")
     if count < 1:
         raise ValueError("a lab needs at least one host")
+    if profile == "faulty":
+        plans = plan_fleet(count, "mixed", seed)
+        ordinary = [p for p in plans if p.role != "legacy" and not p.exhausted and not p.reboot_pending]
+        for plan, preset in zip(reversed(ordinary), FAULT_PRESETS):
+            plan.faults = dict(preset)
+        return plans
     rng = random.Random(f"plan:{profile}:{seed}")
     if profile != "mixed":
         names = _role_names(count, legacy=False)
@@ -218,6 +236,8 @@ def build_host(plan: Plan, index: int, address: str, seed: int, now: float) -> H
         host.ranges_persistent["ipv4 tcp"] = PortRange(DEFAULT_RANGE.start, DEFAULT_RANGE.num)
         host.ranges_persistent["ipv6 tcp"] = PortRange(DEFAULT_RANGE.start, DEFAULT_RANGE.num)
     _history(host, rng, now, applied_before_boot)
+    for key, value in (plan.faults or {}).items():
+        setattr(host.faults, key, value)
     return host
 
 

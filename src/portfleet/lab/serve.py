@@ -23,7 +23,7 @@ from portfleet.lab.control import ControlServer
 from portfleet.lab.server import HTTP_PORT, HTTPS_PORT, LabServer
 from portfleet.lab.tls import LabTls
 
-PROFILES = ("mixed", "defaults", "tuned")
+from .profiles import PROFILES
 
 
 class ServeError(Exception):

@@ -16,6 +16,7 @@ class ConnectOptions:
 
     connect_timeout: float = 10.0
     operation_timeout: int = 20
+    command_timeout: float = 300.0
     connect_retries: int = 2
     ca_bundle: str | None = None  # --ca-bundle: default CA file for hosts without ansible_winrm_ca_trust_path
     prompted_password: Any = None  # -k/--ask-pass: a Secret used for hosts whose inventory sets none
@@ -60,6 +61,7 @@ def winrm_target(host: Any, options: ConnectOptions) -> WinRMTarget:
         allow_unencrypted=_truthy(v.get("portfleet_allow_unencrypted", False)),
         connect_timeout=float(v.get("ansible_winrm_connection_timeout", options.connect_timeout)),
         operation_timeout=op_timeout,
+        command_timeout=float(v.get("portfleet_command_timeout", options.command_timeout)),
         connect_retries=options.connect_retries,
         proxy=v.get("ansible_winrm_proxy") or None,
     )

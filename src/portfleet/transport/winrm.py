@@ -46,6 +46,7 @@ class WinRMTarget:
     allow_unencrypted: bool = False
     connect_timeout: float = 10.0
     operation_timeout: int = 20
+    command_timeout: float = 300.0  # one command, all its Receives together
     connect_retries: int = 2
     proxy: str | None = None  # ansible_winrm_proxy; None: connect directly, ignoring *_PROXY env vars
 
@@ -150,7 +151,7 @@ class WinRMSession:
         assert self._protocol is not None and self._shell_id is not None
         try:
             command_id = self._protocol.run_command(self._shell_id, command)
-            stdout, stderr, code = self._protocol.get_command_output(self._shell_id, command_id)
+            stdout, stderr, code = self._receive_all(command_id)
             try:
                 self._protocol.cleanup_command(self._shell_id, command_id)
             except WinRMError:
@@ -160,6 +161,34 @@ class WinRMSession:
             self._drop()
             raise error from None
         return Result(command=command, stdout=_decode(stdout), stderr=_decode(stderr), exit_code=code)
+
+    def _receive_all(self, command_id: str) -> tuple[bytes, bytes, int]:
+        """Receive until Done, but not forever: pywinrm's get_command_output re-sends Receive after
+        every OperationTimeout fault without end, so a hung command would hold its host (and a fork)
+        for good. Past command_timeout the command is terminated and the host reported."""
+        assert self._protocol is not None and self._shell_id is not None
+        deadline = time.monotonic() + self.target.command_timeout
+        out: list[bytes] = []
+        err: list[bytes] = []
+        while True:
+            try:
+                chunk_out, chunk_err, code, done = self._protocol.get_command_output_raw(self._shell_id, command_id)
+            except WinRMOperationTimeoutError:
+                chunk_out, chunk_err, code, done = b"", b"", -1, False  # no output yet; still running
+            out.append(chunk_out)
+            err.append(chunk_err)
+            if done:
+                return b"".join(out), b"".join(err), code
+            if time.monotonic() >= deadline:
+                try:
+                    self._protocol.cleanup_command(self._shell_id, command_id)
+                except WinRMError:
+                    pass
+                raise TransportError(
+                    "timeout",
+                    f"{self.target.host} ({self.target.endpoint}): command still running after "
+                    f"{self.target.command_timeout:g}s (portfleet_command_timeout); terminated",
+                )
 
     # -- errors ------------------------------------------------------------------------------
     def _classify(self, exc: BaseException, *, opening: bool) -> TransportError:
