@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from portfleet.diagnose_linux import parse_reserved
+from portfleet.diagnose.linux import parse_reserved
 from portfleet.facts import parse_linux_facts
 from portfleet.parse.sections import split_sections
 from portfleet.parse.ss import parse_ss

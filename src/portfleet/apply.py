@@ -17,10 +17,10 @@ from portfleet.audit import (
     evaluate,
     failure_report,
     host_status,
-    record,
+    recorded_rollout,
     value_matches,
 )
-from portfleet.engine import Progress, rollout
+from portfleet.engine import Progress
 from portfleet.plan import HostPlan
 from portfleet.probe import probe
 from portfleet.render import Renderer
@@ -178,39 +178,21 @@ def run_converge(
     parent_run: str | None = None,
     warnings: list[str] | None = None,
 ) -> RunReport:
-    run_id = store.start_run(
-        kind, check_mode=check, inventory=inventory, playbook=playbook, limit_pattern=limit, parent_run=parent_run
-    )
-    outcome = rollout(
+    return recorded_rollout(
+        kind,
         plans,
-        lambda p: converge_host(p, open_session=open_session, renderer=renderer, store=store, run_id=run_id, check=check),
-        failed=lambda r: r.failed,
+        lambda p, run_id: converge_host(
+            p, open_session=open_session, renderer=renderer, store=store, run_id=run_id, check=check
+        ),
+        store=store,
+        forks=forks,
+        check=check,
         batch=batch,
         max_fail_percentage=max_fail_percentage,
-        forks=forks,
-        name=lambda p: p.name,
-        status=lambda r: r.status,
         progress=progress,
-        on_result=lambda p, r: record(store, run_id, r),
-    )
-    order = {p.name: i for i, p in enumerate(plans)}
-    hosts = sorted((r for _, r in outcome.results), key=lambda r: order[r.name])
-    report = RunReport(
-        kind,
-        run_id,
-        hosts,
-        check_mode=check,
-        stopped_reason=outcome.stopped_reason,
-        skipped=[p.name for p in outcome.skipped],
-        warnings=list(warnings or []),
         inventory=inventory,
         playbook=playbook,
+        limit=limit,
+        parent_run=parent_run,
+        warnings=warnings,
     )
-    if outcome.interrupted:
-        status = "interrupted"
-    elif outcome.stopped_reason:
-        status = "stopped"
-    else:
-        status = "completed"
-    store.finish_run(run_id, status, report.summary())
-    return report

@@ -105,12 +105,7 @@ def facts_json(facts: HostFacts | None) -> dict[str, Any] | None:
 
 def failure_report(plan: HostPlan, error: TransportError | Exception) -> HostReport:
     if isinstance(error, TransportError):
-        status = error.kind if error.kind in ("unreachable", "auth_failed") else "error"
-        if error.kind == "hostkey":
-            # An unknown or changed SSH host key: the host is not contacted, as Ansible reports
-            # "UNREACHABLE! ... Host key verification failed."; the detail says how to accept the key.
-            status = "unreachable"
-        return HostReport(plan.name, plan.host.address, status, str(error))
+        return HostReport(plan.name, plan.host.address, error.host_status, str(error))
     return HostReport(plan.name, plan.host.address, "error", f"{type(error).__name__}: {error}")
 
 
@@ -260,6 +255,63 @@ def record(store: Store, run_id: str, report: HostReport) -> None:
     )
 
 
+def recorded_rollout(
+    kind: str,
+    plans: list[HostPlan],
+    work: Callable[[HostPlan, str], HostReport],
+    *,
+    store: Store,
+    forks: int,
+    check: bool = False,
+    batch: int | str | None = None,
+    max_fail_percentage: float | None = None,
+    progress: Progress | None = None,
+    inventory: str | None = None,
+    playbook: str | None = None,
+    limit: str | None = None,
+    parent_run: str | None = None,
+    warnings: list[str] | None = None,
+) -> RunReport:
+    """`work(plan, run_id)` over the plans as the state store keeps a run: the run row first, each
+    host's result row as soon as the host is done, the end status and summary last."""
+    run_id = store.start_run(
+        kind, check_mode=check, inventory=inventory, playbook=playbook, limit_pattern=limit, parent_run=parent_run
+    )
+    outcome = rollout(
+        plans,
+        lambda p: work(p, run_id),
+        failed=lambda r: r.failed,
+        batch=batch,
+        max_fail_percentage=max_fail_percentage,
+        forks=forks,
+        name=lambda p: p.name,
+        status=lambda r: r.status,
+        progress=progress,
+        on_result=lambda p, r: record(store, run_id, r),
+    )
+    order = {p.name: i for i, p in enumerate(plans)}
+    hosts = sorted((r for _, r in outcome.results), key=lambda r: order[r.name])
+    report = RunReport(
+        kind,
+        run_id,
+        hosts,
+        check_mode=check,
+        stopped_reason=outcome.stopped_reason,
+        skipped=[p.name for p in outcome.skipped],
+        warnings=list(warnings or []),
+        inventory=inventory,
+        playbook=playbook,
+    )
+    if outcome.interrupted:
+        status = "interrupted"
+    elif outcome.stopped_reason:
+        status = "stopped"
+    else:
+        status = "completed"
+    store.finish_run(run_id, status, report.summary())
+    return report
+
+
 def run_audit(
     plans: list[HostPlan],
     *,
@@ -273,28 +325,15 @@ def run_audit(
     limit: str | None = None,
     warnings: list[str] | None = None,
 ) -> RunReport:
-    run_id = store.start_run("audit", inventory=inventory, playbook=playbook, limit_pattern=limit)
-    outcome = rollout(
-        plans,
-        lambda p: audit_host(p, open_session, renderer, store),
-        failed=lambda r: r.failed,
-        forks=forks,
-        name=lambda p: p.name,
-        status=lambda r: r.status,
-        progress=progress,
-        on_result=lambda p, r: record(store, run_id, r),
-    )
-    order = {p.name: i for i, p in enumerate(plans)}
-    hosts = sorted((r for _, r in outcome.results), key=lambda r: order[r.name])
-    report = RunReport(
+    return recorded_rollout(
         "audit",
-        run_id,
-        hosts,
-        skipped=[p.name for p in outcome.skipped],
-        stopped_reason=outcome.stopped_reason,
-        warnings=list(warnings or []),
+        plans,
+        lambda p, run_id: audit_host(p, open_session, renderer, store),
+        store=store,
+        forks=forks,
+        progress=progress,
         inventory=inventory,
         playbook=playbook,
+        limit=limit,
+        warnings=warnings,
     )
-    store.finish_run(run_id, "interrupted" if outcome.interrupted else "completed", report.summary())
-    return report

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from portfleet import __version__
-from portfleet.diagnose import collect
+from portfleet.diagnose.collect import collect
 from portfleet.render import Renderer
 from portfleet.transport.base import Result, Session
 from portfleet.transport.winrm import UTF8_CODEPAGE

@@ -13,10 +13,11 @@ import os
 import secrets
 import sqlite3
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 DEFAULT_PATH = Path(".portfleet") / "state.db"
 SCHEMA_VERSION = 1
@@ -178,16 +179,21 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _write(self, sql: str, params: tuple[Any, ...]) -> sqlite3.Cursor:
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One transaction under the lock: committed at the end, rolled back on any error (Ctrl-C too)."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                cur = self._db.execute(sql, params)
+                yield self._db
                 self._db.execute("COMMIT")
-                return cur
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+
+    def _write(self, sql: str, params: tuple[Any, ...]) -> sqlite3.Cursor:
+        with self._transaction() as db:
+            return db.execute(sql, params)
 
     def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         with self._lock:
@@ -486,19 +492,13 @@ class RebootStore(Store):
     def reboot_hosts_add(self, run_id: str, hosts: list[tuple[str, list[str], bool]]) -> None:
         """(host, reasons, forced) in plan order, all in one transaction."""
         now = iso(utcnow())
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                for position, (host, reasons, forced) in enumerate(hosts):
-                    self._db.execute(
-                        "INSERT INTO reboot_hosts(run_id, host, position, state, reasons, forced, updated_at)"
-                        " VALUES (?,?,?,?,?,?,?)",
-                        (run_id, host, position, "planned", json.dumps(reasons), int(forced), now),
-                    )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._transaction() as db:
+            for position, (host, reasons, forced) in enumerate(hosts):
+                db.execute(
+                    "INSERT INTO reboot_hosts(run_id, host, position, state, reasons, forced, updated_at)"
+                    " VALUES (?,?,?,?,?,?,?)",
+                    (run_id, host, position, "planned", json.dumps(reasons), int(forced), now),
+                )
 
     def reboot_host_update(self, run_id: str, host: str, **fields: Any) -> None:
         """Set some of: batch, state, boot_before, command, sent_at, down_at, boot_after, detail."""

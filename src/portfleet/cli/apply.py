@@ -46,9 +46,9 @@ def apply(
     rollout stopped, 2 bad input, 130 interrupted.
     """
     from portfleet.apply import run_converge
+    from portfleet.cli.run_output import exit_for_run, print_run
     from portfleet.engine import progress_for_terminal
     from portfleet.report.json_out import write_json
-    from portfleet.report.table import audit_table, changes_table, print_warnings, summary_line
 
     inv = c.load_inventory_or_exit(inventory)
     book = c.load_playbook_or_exit(playbook)
@@ -79,36 +79,10 @@ def apply(
     if output == c.TableOrJson.json:
         write_json(report.to_json())
     else:
-        print_warnings(c.err, report)
-        render_changes(report, check, diff)
-        c.out.print(audit_table(report))
-        c.out.print(summary_line(report))
+        print_run(report, changes=True, check=check, diff=diff)
         if report.stopped_reason:
             c.err.print(f"[red]{report.stopped_reason}[/red]; not started: {', '.join(report.skipped)}")
-    if report.stopped_reason and "interrupt" in report.stopped_reason:
-        raise typer.Exit(c.EXIT_INTERRUPTED)
-    raise typer.Exit(report.exit_code())
-
-
-def render_changes(report, check: bool, diff: bool) -> None:  # type: ignore[no-untyped-def]
-    from portfleet.report.table import changes_table
-
-    if check:
-        c.out.print("[bold]Check mode: nothing was changed. These commands would run:[/bold]")
-        for h in report.hosts:
-            if not h.changes:
-                continue
-            c.out.print(f"[bold]{h.name}[/bold] ({h.address})")
-            for ch in h.changes:
-                if diff:
-                    from portfleet.values import to_text
-
-                    c.out.print(f"  [red]- {ch.key}: {to_text(ch.before)}[/red]")
-                    c.out.print(f"  [green]+ {ch.key}: {to_text(ch.after)}[/green]")
-                c.out.print(f"  {ch.command}", markup=False)
-        return
-    if any(h.changes for h in report.hosts):
-        c.out.print(changes_table(report, diff))
+    exit_for_run(report)
 
 
 def _percent(text: str) -> float:

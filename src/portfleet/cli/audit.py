@@ -33,10 +33,10 @@ def audit(
     Exit: 0 all compliant, 3 drift or reboot pending, 4 a host unreachable/failed, 2 bad input.
     """
     from portfleet.audit import run_audit
+    from portfleet.cli.run_output import exit_for_run, print_run
     from portfleet.engine import progress_for_terminal
     from portfleet.report.csv_out import write_csv
     from portfleet.report.json_out import write_json
-    from portfleet.report.table import audit_table, print_warnings, summary_line
 
     inv = c.load_inventory_or_exit(inventory)
     book = c.load_playbook_or_exit(playbook)
@@ -60,7 +60,5 @@ def audit(
     elif output == c.OutputFormat.csv:
         write_csv(report)
     else:
-        print_warnings(c.err, report)
-        c.out.print(audit_table(report))
-        c.out.print(summary_line(report))
-    raise typer.Exit(c.EXIT_INTERRUPTED if report.stopped_reason and "interrupt" in report.stopped_reason else report.exit_code())
+        print_run(report)
+    exit_for_run(report)

@@ -32,10 +32,9 @@ def rollback(
     run of its own (kind rollback), journaled the same way, so it can be rolled back too.
     """
     from portfleet.apply import run_converge
-    from portfleet.cli.apply import render_changes
+    from portfleet.cli.run_output import print_run
     from portfleet.engine import progress_for_terminal
     from portfleet.report.json_out import write_json
-    from portfleet.report.table import audit_table, summary_line
     from portfleet.rollback import RollbackError, rollback_plans, rollback_targets
     from portfleet.state import StateError
 
@@ -75,7 +74,6 @@ def rollback(
     if output == c.TableOrJson.json:
         write_json(report.to_json())
     else:
-        render_changes(report, check, True)
-        c.out.print(audit_table(report, title=f"Rollback of {full_id}"))
-        c.out.print(summary_line(report))
+        # A rollback run carries no playbook warnings: print_run's warning lines stay empty.
+        print_run(report, title=f"Rollback of {full_id}", changes=True, check=check, diff=True)
     raise typer.Exit(report.exit_code())

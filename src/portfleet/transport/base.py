@@ -7,8 +7,16 @@ whole run, so a host costs one TCP connection and one authentication however man
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Callable, Protocol, TypeVar
+
+T = TypeVar("T")
+
+# Windows tools that ignore the UTF-8 code page a session asks for (WinRS codepage 65001, cmd.exe
+# under OpenSSH) print in the console's OEM code page; cp437 holds the umlauts and accents of the
+# Western European OEM pages (437/850) closely enough for structure-based parsing.
+FALLBACK_ENCODING = "cp437"
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,46 @@ class TransportError(Exception):
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
         self.kind = kind
+
+    @property
+    def host_status(self) -> str:
+        """The host's status in a report: unreachable, auth_failed, or error for the other kinds.
+
+        An unknown or changed SSH host key counts as unreachable: the host is not contacted, as Ansible
+        reports "UNREACHABLE! ... Host key verification failed."; the message says how to accept the key.
+        """
+        if self.kind == "hostkey":
+            return "unreachable"
+        return self.kind if self.kind in ("unreachable", "auth_failed") else "error"
+
+
+def decode_output(data: bytes) -> str:
+    """A command's output as text: UTF-8, else the OEM fallback."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode(FALLBACK_ENCODING, errors="replace")
+
+
+def connect_with_retries(
+    connect: Callable[[], T], classify: Callable[[BaseException], TransportError], retries: int
+) -> T:
+    """`connect()`, retried with backoff (0.5 s, 1 s, ...) on connection-level failures only.
+
+    Only kind "unreachable" is retried: nothing has run on the host yet, so a retry can never repeat
+    a write (DESIGN "Rules that matter"). Any other failure, or the last one, is raised classified.
+    """
+    delay = 0.5
+    for attempt in range(retries + 1):
+        try:
+            return connect()
+        except Exception as exc:  # noqa: BLE001 - classified by the transport
+            error = classify(exc)
+            if error.kind != "unreachable" or attempt == retries:
+                raise error from None
+            time.sleep(delay)
+            delay *= 2
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 class Session(Protocol):

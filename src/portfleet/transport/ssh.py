@@ -35,13 +35,12 @@ from paramiko.ssh_exception import (
     SSHException,
 )
 
-from portfleet.transport.base import Result, TransportError
+from portfleet.transport.base import Result, TransportError, connect_with_retries, decode_output
 
 DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
 READ_CHUNK = 65536
 # Windows OpenSSH hands cmd.exe's output through in the console code page (OEM, e.g. 437/850) unless
-# the host switched to UTF-8; decode UTF-8 first and fall back as the WinRM transport does.
-FALLBACK_ENCODING = "cp437"
+# the host switched to UTF-8: decoded as the WinRM transport does (transport.base.decode_output).
 # What `uname -s` answers on the platforms portfleet manages; cmd.exe answers 9009 ("'uname' is not
 # recognized as an internal or external command"), which means Windows.
 UNAME_PLATFORMS = {"linux": "linux"}
@@ -130,13 +129,6 @@ def _keyscan_type(key: paramiko.PKey) -> str:
     return {"ssh-ed25519": "ed25519", "ssh-rsa": "rsa"}.get(name, "ecdsa" if name.startswith("ecdsa") else name)
 
 
-def _decode(data: bytes) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode(FALLBACK_ENCODING, errors="replace")
-
-
 class SSHSession:
     """One host, one SSH connection, opened on the first command; closed by close() / the with block."""
 
@@ -189,23 +181,18 @@ class SSHSession:
         return conn
 
     def _open(self) -> fabric.Connection:
-        t = self.target
-        delay = 0.5
-        for attempt in range(t.connect_retries + 1):
-            conn = self._connection()
+        def connect() -> fabric.Connection:
+            conn = self._connection()  # an unreadable known_hosts: TransportError "hostkey", not retried
             try:
                 conn.open()
-                self._conn = conn
-                return conn
-            except Exception as exc:  # noqa: BLE001 - classified below
-                error = self._classify(exc, opening=True)
+            except Exception:
                 _quiet_close(conn)
-                # Only connection-level failures are retried; nothing has run on the host yet.
-                if error.kind != "unreachable" or attempt == t.connect_retries:
-                    raise error from None
-                time.sleep(delay)
-                delay *= 2
-        raise AssertionError("unreachable")  # pragma: no cover
+                raise
+            return conn
+
+        self._conn = connect_with_retries(connect, lambda exc: self._classify(exc, opening=True),
+                                          self.target.connect_retries)
+        return self._conn
 
     def close(self) -> None:
         if self._conn is not None:
@@ -257,7 +244,7 @@ class SSHSession:
             self.close()
             raise TransportError("reset", f"{t.host} ({t.endpoint}): the command ended without an exit status "
                                           "(connection dropped or the command was killed)")
-        return Result(command=command, stdout=_decode(stdout), stderr=_decode(stderr), exit_code=code)
+        return Result(command=command, stdout=decode_output(stdout), stderr=decode_output(stderr), exit_code=code)
 
     # -- errors ------------------------------------------------------------------------------
     def _classify(self, exc: BaseException, *, opening: bool) -> TransportError:

@@ -20,13 +20,11 @@ from winrm.exceptions import (
     WinRMTransportError,
 )
 
-from portfleet.transport.base import Result, TransportError
+from portfleet.transport.base import Result, TransportError, connect_with_retries, decode_output
 
 # UTF-8 output from the WinRS shell; tools that ignore the code page are decoded with the OEM
-# fallback (cp437 holds the umlauts and accents of the Western European OEM pages closely enough
-# for structure-based parsing).
+# fallback (transport.base.decode_output).
 UTF8_CODEPAGE = 65001
-FALLBACK_ENCODING = "cp437"
 
 
 @dataclass(frozen=True)
@@ -64,13 +62,6 @@ class WinRMTarget:
         return f"{self.scheme}://{address}:{self.port}{self.path}"
 
 
-def _decode(data: bytes) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode(FALLBACK_ENCODING, errors="replace")
-
-
 class WinRMSession:
     """One host, one WinRS shell, opened lazily on the first command."""
 
@@ -99,7 +90,7 @@ class WinRMSession:
     def _open(self) -> None:
         t = self.target
         read_timeout = t.operation_timeout + 10  # pywinrm requires read > operation timeout
-        self._protocol = winrm.Protocol(
+        self._protocol = protocol = winrm.Protocol(
             endpoint=t.endpoint,
             transport=t.transport,
             username=t.username,
@@ -113,19 +104,15 @@ class WinRMSession:
             operation_timeout_sec=t.operation_timeout,
             message_encryption="auto",
         )
-        delay = 0.5
-        for attempt in range(t.connect_retries + 1):
-            try:
-                self._shell_id = self._protocol.open_shell(codepage=UTF8_CODEPAGE)
-                return
-            except Exception as exc:  # noqa: BLE001 - classified below
-                error = self._classify(exc, opening=True)
-                # Only connection-level failures are retried; nothing was run yet on the host.
-                if error.kind != "unreachable" or attempt == t.connect_retries:
-                    self._drop()
-                    raise error from None
-                time.sleep(delay)
-                delay *= 2
+        try:
+            self._shell_id = connect_with_retries(
+                lambda: protocol.open_shell(codepage=UTF8_CODEPAGE),
+                lambda exc: self._classify(exc, opening=True),
+                t.connect_retries,
+            )
+        except TransportError:
+            self._drop()
+            raise
 
     def close(self) -> None:
         if self._protocol is not None and self._shell_id is not None:
@@ -160,7 +147,7 @@ class WinRMSession:
             error = self._classify(exc, opening=False)
             self._drop()
             raise error from None
-        return Result(command=command, stdout=_decode(stdout), stderr=_decode(stderr), exit_code=code)
+        return Result(command=command, stdout=decode_output(stdout), stderr=decode_output(stderr), exit_code=code)
 
     def _receive_all(self, command_id: str) -> tuple[bytes, bytes, int]:
         """Receive until Done, but not forever: pywinrm's get_command_output re-sends Receive after

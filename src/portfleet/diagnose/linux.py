@@ -18,18 +18,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Mapping, Sequence
 
-from portfleet.diagnose import (
-    AT_RISK_FILL,
-    TIME_WAIT_SHARE,
-    Collected,
-    HostDiagnosis,
-    ProcessUse,
-    RangeUse,
-    Recommendation,
-    Sample,
-    _widened,
-    listening_ports,
-)
+from portfleet.diagnose.model import Collected, HostDiagnosis, ProcessUse, RangeUse, Recommendation, Sample
+from portfleet.diagnose.ports import listening_ports, newly_covered
+from portfleet.diagnose.recommend import fill_after, range_needs_widening, time_wait_dominates, widened_range
 from portfleet.parse.netstat import CLOSE_WAIT, TIME_WAIT, Conn
 from portfleet.parse.sections import END, begin_marker, split_sections
 from portfleet.parse.ss import parse_ss
@@ -147,8 +138,7 @@ def recommend(d: HostDiagnosis, readings: Mapping[str, Reading]) -> None:
     # 2. TIME-WAIT churn: 60 s is fixed; tcp_tw_reuse=1 lets new outgoing connections reuse such ports.
     time_wait = main.by_state.get(TIME_WAIT, 0)
     reuse = _tw_reuse(readings)
-    if (reuse is not None and reuse != 1 and main.in_use and time_wait >= TIME_WAIT_SHARE * main.in_use
-            and (d.verdict != "healthy" or main.fill >= AT_RISK_FILL / 2)):
+    if reuse is not None and reuse != 1 and time_wait_dominates(d, main):
         now = {0: "off", 2: "loopback only"}.get(reuse, str(reuse))
         d.recommendations.append(Recommendation(
             "enable_tw_reuse",
@@ -159,10 +149,10 @@ def recommend(d: HostDiagnosis, readings: Mapping[str, Reading]) -> None:
             REUSE_KEY, 1, f"sysctl -w {REUSE_KEY}=1",
         ))
     # 3. The range itself.
-    if d.verdict != "healthy" and main.fill >= AT_RISK_FILL / 2 or main.fill >= AT_RISK_FILL:
-        target = _widened(d, main)
+    if range_needs_widening(d, main):
+        target = widened_range(d, main)
         if target.num > main.range.num:
-            after = main.in_use / max(target.num - main.excluded, 1)
+            after = fill_after(main, target)
             d.recommendations.append(Recommendation(
                 "widen_range",
                 f"Widen net.ipv4.ip_local_port_range from {main.range.start} {main.range.end} ({main.range.num:,}) "
@@ -171,8 +161,7 @@ def recommend(d: HostDiagnosis, readings: Mapping[str, Reading]) -> None:
                 + (" Fix the leak too: a leaking process fills any range in time." if d.leak_suspects else ""),
                 RANGE_KEY, target, f'sysctl -w {RANGE_KEY}="{target.start} {target.end}"',
             ))
-            blocked = [p for p in d.listeners.get(main.family, []) if target.start <= p <= target.end
-                       and not (main.range.start <= p <= main.range.end)]
+            blocked = newly_covered(d.listeners.get(main.family, []), target, main.range)
             if blocked:
                 shown = ",".join(str(p) for p in blocked[:8])
                 d.recommendations.append(Recommendation(
@@ -192,8 +181,8 @@ def playbook_warnings(desired: Mapping[str, Any], conns: Sequence[Conn], ranges:
         return []
     out = []
     current = ranges.get("ipv4.tcp")
-    fixed = sorted({p for family in ("ipv4", "ipv6") for p in listening_ports(conns, family, "tcp")
-                    if value.start <= p <= value.end and not (current and current.start <= p <= current.end)})
+    fixed = sorted({p for family in ("ipv4", "ipv6")
+                    for p in newly_covered(listening_ports(conns, family, "tcp"), value, current)})
     if fixed:
         out.append(
             f"playbook {RANGE_KEY} {value.start} {value.end} overlaps {len(fixed)} listening TCP port(s) outside "

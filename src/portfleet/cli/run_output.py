@@ -1,0 +1,51 @@
+"""How `apply`, `audit` and `rollback` show a run: warnings, changes, the host table, the summary."""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+import typer
+
+from portfleet.cli import common as c
+
+
+def print_run(report: Any, *, title: str | None = None, changes: bool = False, check: bool = False,
+              diff: bool = False) -> None:
+    """The table view of a run: its warnings (stderr), the changes if asked, the host table, the summary."""
+    from portfleet.report.table import audit_table, print_warnings, summary_line
+
+    print_warnings(c.err, report)
+    if changes:
+        print_changes(report, check, diff)
+    c.out.print(audit_table(report, title=title))
+    c.out.print(summary_line(report))
+
+
+def print_changes(report: Any, check: bool, diff: bool) -> None:
+    """--check: the exact commands per host (and with --diff each value before and after);
+    otherwise the table of the writes made, when there were any."""
+    from portfleet.report.table import changes_table
+
+    if check:
+        c.out.print("[bold]Check mode: nothing was changed. These commands would run:[/bold]")
+        for h in report.hosts:
+            if not h.changes:
+                continue
+            c.out.print(f"[bold]{h.name}[/bold] ({h.address})")
+            for ch in h.changes:
+                if diff:
+                    from portfleet.values import to_text
+
+                    c.out.print(f"  [red]- {ch.key}: {to_text(ch.before)}[/red]")
+                    c.out.print(f"  [green]+ {ch.key}: {to_text(ch.after)}[/green]")
+                c.out.print(f"  {ch.command}", markup=False)
+        return
+    if any(h.changes for h in report.hosts):
+        c.out.print(changes_table(report, diff))
+
+
+def exit_for_run(report: Any) -> NoReturn:
+    """130 for a run Ctrl-C cut short, else the report's own code (0 / 3 drift or pending / 4 failed)."""
+    if report.stopped_reason and "interrupt" in report.stopped_reason:
+        raise typer.Exit(c.EXIT_INTERRUPTED)
+    raise typer.Exit(report.exit_code())
