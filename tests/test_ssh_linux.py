@@ -255,3 +255,14 @@ def test_a_wrong_key_is_refused_and_nothing_changes(ssh_hosts, tmp_path):
         assert host["status"] == "auth_failed", host
         assert f"authentication failed for user 'root' (key {ssh_hosts.wrong_key})" in host["detail"]
     assert {h.name: (h.sysctls(), h.conf_path.read_text()) for h in ssh_hosts.hosts} == before
+
+
+def test_reboot_never_plans_a_linux_host(ssh_hosts, tmp_path):
+    inventory = ssh_hosts.inventory(tmp_path / "inv.yml")
+    proc = portfleet("reboot", "plan", "-i", str(inventory), "-p", str(PLAYBOOK), "--all", "--format", "json",
+                     state=tmp_path / "s.db")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    text = proc.stdout
+    assert "portfleet does not reboot Linux hosts" in text
+    plan = as_json(proc)
+    assert not plan.get("batches"), plan

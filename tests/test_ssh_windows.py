@@ -115,6 +115,8 @@ def _refused(address: str, port: int) -> bool:
         return False
     except ConnectionRefusedError:
         return True
+    except OSError:  # reset by a listener that is closing right now: not refused yet, ask again
+        return False
 
 
 def test_lab_faults_show_over_ssh(ssh_lab, tmp_path):

@@ -472,12 +472,14 @@ class RebootStore(Store):
         return RebootRunInfo(r["run_id"], json.loads(r["options"]), r["controller_pid"], r["controller_host"])
 
     def reboot_run_claim(self, run_id: str, pid: int, host: str) -> None:
-        """A resuming controller takes the run over: running again, driven by this process."""
-        self._write(
-            "UPDATE reboot_runs SET controller_pid=?, controller_host=?, updated_at=? WHERE run_id=?",
-            (pid, host, iso(utcnow()), run_id),
-        )
-        self._write("UPDATE runs SET status='running', finished_at=NULL WHERE id=?", (run_id,))
+        """A resuming controller takes the run over: running again, driven by this process (one
+        transaction, so a crash never leaves a run claimed but not running, or the reverse)."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE reboot_runs SET controller_pid=?, controller_host=?, updated_at=? WHERE run_id=?",
+                (pid, host, iso(utcnow()), run_id),
+            )
+            db.execute("UPDATE runs SET status='running', finished_at=NULL WHERE id=?", (run_id,))
 
     def last_unfinished_reboot_run(self) -> Run | None:
         """The newest reboot run that a crash or Ctrl-C cut off (status running or interrupted)."""

@@ -32,7 +32,7 @@ def rollback(
     run of its own (kind rollback), journaled the same way, so it can be rolled back too.
     """
     from portfleet.apply import run_converge
-    from portfleet.cli.run_output import print_run
+    from portfleet.cli.run_output import exit_for_run, print_run
     from portfleet.engine import progress_for_terminal
     from portfleet.report.json_out import write_json
     from portfleet.rollback import RollbackError, rollback_plans, rollback_targets
@@ -76,4 +76,4 @@ def rollback(
     else:
         # A rollback run carries no playbook warnings: print_run's warning lines stay empty.
         print_run(report, title=f"Rollback of {full_id}", changes=True, check=check, diff=True)
-    raise typer.Exit(report.exit_code())
+    exit_for_run(report)

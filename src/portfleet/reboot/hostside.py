@@ -250,7 +250,7 @@ def query_status(
                 found = probe(session, renderer, plan.host, plan.desired)
                 query = session.run(task_query_command(renderer, plan.host.vars))
         except TransportError as exc:
-            kind = exc.kind if exc.kind in ("unreachable", "auth_failed") else "error"
+            kind = exc.host_status
             return StatusRow(plan.name, kind, scheduled=scheduled, detail=str(exc),
                              reasons=pending_reasons(store, plan.name, None))
         facts = found.facts
@@ -336,7 +336,7 @@ def cancel_tasks(
                     text = (aborted.stderr or aborted.stdout).strip()
                     out.detail = "; ".join(filter(None, [out.detail, f"shutdown /a exit {aborted.exit_code}: {text}"]))
         except TransportError as exc:
-            out.task = exc.kind if exc.kind in ("unreachable", "auth_failed") else "error"
+            out.task = exc.host_status
             out.shutdown = "-"
             out.detail = str(exc)
             return out

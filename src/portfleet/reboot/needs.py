@@ -92,7 +92,7 @@ def assess_host(
         with open_session(plan.host) as session:
             found = probe(session, renderer, plan.host, plan.desired)
     except TransportError as exc:
-        kind = exc.kind if exc.kind in ("unreachable", "auth_failed") else "error"
+        kind = exc.host_status
         reasons = pending_reasons(store, plan.name, None)
         if forced:
             return HostNeed(plan.name, "forced", ["forced"] + reasons, None, str(exc))
@@ -100,6 +100,11 @@ def assess_host(
             # portfleet's own rows say so; the boot time could not be read to rule them out.
             return HostNeed(plan.name, "pending", reasons, None, f"not verified: {exc}")
         return HostNeed(plan.name, kind, [], None, str(exc))
+    if getattr(found.facts, "platform", "windows") == "linux":
+        # sysctl values are in force the moment they are written: there is nothing a reboot would
+        # make effective, and the shutdown commands here are Windows'. Never forced.
+        return HostNeed(plan.name, "not_needed", [], found.facts,
+                        "Linux: sysctl values take effect at once; portfleet does not reboot Linux hosts")
     reasons = pending_reasons(store, plan.name, found.facts)
     if found.facts.boot_time is None:
         note = "; ".join(found.facts.notes) or "boot time unknown"
