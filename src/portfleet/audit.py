@@ -277,18 +277,22 @@ def recorded_rollout(
     run_id = store.start_run(
         kind, check_mode=check, inventory=inventory, playbook=playbook, limit_pattern=limit, parent_run=parent_run
     )
-    outcome = rollout(
-        plans,
-        lambda p: work(p, run_id),
-        failed=lambda r: r.failed,
-        batch=batch,
-        max_fail_percentage=max_fail_percentage,
-        forks=forks,
-        name=lambda p: p.name,
-        status=lambda r: r.status,
-        progress=progress,
-        on_result=lambda p, r: record(store, run_id, r),
-    )
+    try:
+        outcome = rollout(
+            plans,
+            lambda p: work(p, run_id),
+            failed=lambda r: r.failed,
+            batch=batch,
+            max_fail_percentage=max_fail_percentage,
+            forks=forks,
+            name=lambda p: p.name,
+            status=lambda r: r.status,
+            progress=progress,
+            on_result=lambda p, r: record(store, run_id, r),
+        )
+    except BaseException as exc:  # a bug, not a host failure: the run row must not stay "running"
+        store.finish_run(run_id, "failed", {"error": f"{type(exc).__name__}: {exc}"[:500]})
+        raise
     order = {p.name: i for i, p in enumerate(plans)}
     hosts = sorted((r for _, r in outcome.results), key=lambda r: order[r.name])
     report = RunReport(
