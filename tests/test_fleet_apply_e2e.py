@@ -253,3 +253,12 @@ def test_without_yes_and_without_a_terminal_nothing_changes(fleet, tmp_path):
     assert proc.returncode == 2
     assert "without --yes" in proc.stderr
     assert {h["name"]: snapshot(control, h["name"]) for h in fleet.hosts} == before
+
+
+@pytest.mark.parametrize("option, value", [("--batch", "abc"), ("--batch", "0"), ("--batch", "150%"), ("--max-fail", "x%")])
+def test_bad_rollout_options_exit_2_before_any_host_is_contacted(fleet, tmp_path, option, value):
+    state = tmp_path / "s.db"
+    proc = portfleet("apply", "-i", str(fleet.inventory), "-p", str(PLAYBOOK), "--check", option, value, state=state)
+    assert proc.returncode == 2
+    assert f"{option} '{value}'" in proc.stderr and "write a" in proc.stderr
+    assert not state.exists() or as_json(portfleet("runs", "list", "--format", "json", state=state))["runs"] == []

@@ -54,7 +54,7 @@ def apply(
     book = c.load_playbook_or_exit(playbook)
     plans = c.build_plans_or_exit(inv, book, limit)
     rollout = plans.hosts[0].rollout
-    batch_spec = batch if batch is not None else getattr(rollout, "batch", None)
+    batch_spec = _batch(batch) if batch is not None else getattr(rollout, "batch", None)
     threshold = _percent(max_fail) if max_fail is not None else getattr(rollout, "max_fail_percentage", None)
     if not check:
         c.confirm_changes(len(plans.hosts), "apply the playbook", yes)
@@ -87,6 +87,23 @@ def apply(
 
 def _percent(text: str) -> float:
     try:
-        return float(text.strip().rstrip("%"))
+        value = float(text.strip().rstrip("%"))
     except ValueError:
-        c.fail(f"--max-fail {text!r}: write a percentage such as 5% or 0")
+        value = -1.0
+    if not 0 <= value <= 100:
+        c.fail(f"--max-fail {text!r}: write a percentage from 0 to 100, such as 5% or 0")
+    return value
+
+
+def _batch(text: str) -> int | str:
+    """Ansible serial: a host count >= 1, or a percentage above 0 and up to 100."""
+    spec = text.strip()
+    try:
+        if spec.endswith("%"):
+            if 0 < float(spec[:-1]) <= 100:
+                return spec
+        elif int(spec) >= 1:
+            return int(spec)
+    except ValueError:
+        pass
+    c.fail(f"--batch {text!r}: write a host count such as 10, or a percentage such as 25%")
