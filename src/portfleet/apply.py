@@ -7,7 +7,6 @@ batched read again -> verify -> reboot-needing values marked pending -> host res
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Callable
 
 from portfleet.audit import (
@@ -17,8 +16,10 @@ from portfleet.audit import (
     evaluate,
     failure_report,
     host_status,
+    maxuserport_note,
     recorded_rollout,
     value_matches,
+    with_note,
 )
 from portfleet.engine import Progress
 from portfleet.plan import HostPlan
@@ -28,11 +29,6 @@ from portfleet.settings import get_setting
 from portfleet.state import Store, utcnow
 from portfleet.transport.base import Session, TransportError
 from portfleet.values import to_json
-
-
-@dataclass(frozen=True)
-class ApplyMode:
-    check: bool = False  # --check/--dry-run: read and render, never write
 
 
 def render_change(renderer: Renderer, host: Any, key: str, before: Any, after: Any) -> Change:
@@ -86,6 +82,7 @@ def converge_host(
             rows = evaluate(plan, found, store)
             report.facts, report.settings = found.facts, rows
             unrestorable = _mark_unrestorable(plan, rows)
+            note = maxuserport_note(plan, found)
             status, detail = host_status(rows)
             if status == "error":
                 report.status, report.detail = status, detail
@@ -93,7 +90,7 @@ def converge_host(
             drift = [r for r in rows if r.status == "drift"]
             report.changes = [render_change(renderer, host, r.key, r.actual, r.desired) for r in drift]
             if check or not drift:
-                report.status, report.detail = status, detail
+                report.status, report.detail = status, with_note(detail, note)
                 _report_unrestorable(report, unrestorable)
                 return report
 
@@ -151,7 +148,7 @@ def converge_host(
                 report.status = "error"
                 report.detail = write_error or f"verify failed for {', '.join(unverified)}"
             else:
-                report.status, report.detail = status, detail
+                report.status, report.detail = status, with_note(detail, note)
             _report_unrestorable(report, unrestorable)
             return report
     except TransportError as exc:

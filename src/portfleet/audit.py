@@ -172,7 +172,7 @@ def maxuserport_note(plan: HostPlan, found: Probe) -> str | None:
     )
 
 
-def _with_note(detail: str, note: str | None) -> str:
+def with_note(detail: str, note: str | None) -> str:
     if not note:
         return detail
     return f"{detail}; {note}" if detail else note
@@ -197,7 +197,7 @@ def audit_host(plan: HostPlan, open_session: Callable[[Any], Session], renderer:
         return failure_report(plan, exc)
     rows = evaluate(plan, found, store)
     status, detail = host_status(rows)
-    detail = _with_note(detail, maxuserport_note(plan, found))
+    detail = with_note(detail, maxuserport_note(plan, found))
     return HostReport(plan.name, plan.host.address, status, detail, found.facts, rows)
 
 
