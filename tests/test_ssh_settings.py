@@ -10,7 +10,7 @@ import pytest
 from portfleet.facts import HostFacts
 from portfleet.inventory import load_inventory
 from portfleet.playbook import PlaybookError, load_playbook, loads_playbook
-from portfleet.probe import platform_settings
+from portfleet.read_host import platform_settings
 from portfleet.render import READ_COMMAND_BUDGET, Renderer
 from portfleet.resources import playbooks_dir
 from portfleet.settings import CATALOGUE, SYSCTL_FILE, PortRange, SettingError, get_setting

@@ -9,24 +9,16 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from portfleet.audit import (
-    Change,
-    HostReport,
-    RunReport,
-    evaluate,
-    failure_report,
-    host_status,
-    maxuserport_note,
-    recorded_rollout,
-    value_matches,
-    with_note,
-)
+from portfleet.compare import compare, host_status, maxuserport_note, value_matches, with_note
+from portfleet.desired import DesiredState
 from portfleet.engine import Progress
-from portfleet.plan import HostPlan
-from portfleet.probe import probe
+from portfleet.models import Change, HostReport, HostStatus, RunReport
+from portfleet.read_host import HostReading, read_host
 from portfleet.render import Renderer
+from portfleet.run_record import failure_report, known_pending, recorded_rollout
 from portfleet.settings import get_setting
-from portfleet.state import Store, utcnow
+from portfleet.state import Store
+from portfleet.times import utcnow
 from portfleet.transport.base import Session, TransportError
 from portfleet.values import to_json
 
@@ -46,7 +38,7 @@ def _output(result: Any) -> str:
     return (result.stdout + result.stderr).strip()[:2000]
 
 
-def _mark_unrestorable(plan: HostPlan, rows: list) -> list:
+def _mark_unrestorable(plan: DesiredState, rows: list) -> list:
     """Rollback: a prior value Windows will not take back (e.g. a range starting at 1024 that
     MaxUserPort produced at boot; netsh refuses start < 1025) is skipped so the rest is restored."""
     if not plan.restore:
@@ -59,13 +51,17 @@ def _mark_unrestorable(plan: HostPlan, rows: list) -> list:
 
 def _report_unrestorable(report: HostReport, skipped: list) -> None:
     if skipped:
-        report.status = "error"
+        report.status = HostStatus.ERROR
         note = "; ".join(f"{r.key}: prior value cannot be written back ({r.detail})" for r in skipped)
         report.detail = f"{report.detail}; {note}" if report.detail else note
 
 
+def _compare(plan: DesiredState, found: HostReading, store: Store) -> list:
+    return compare(plan.desired, found, known_pending(store, plan.name, found.facts.boot_time))
+
+
 def converge_host(
-    plan: HostPlan,
+    plan: DesiredState,
     *,
     open_session: Callable[[Any], Session],
     renderer: Renderer,
@@ -75,16 +71,16 @@ def converge_host(
 ) -> HostReport:
     """Bring one host to plan.desired (None = absent); used by apply and by rollback."""
     host = plan.host
-    report = HostReport(plan.name, host.address, "error")
+    report = HostReport(plan.name, host.address, HostStatus.ERROR)
     try:
         with open_session(host) as session:
-            found = probe(session, renderer, host, plan.desired)
-            rows = evaluate(plan, found, store)
+            found = read_host(session, renderer, host, plan.desired)
+            rows = _compare(plan, found, store)
             report.facts, report.settings = found.facts, rows
             unrestorable = _mark_unrestorable(plan, rows)
-            note = maxuserport_note(plan, found)
+            note = maxuserport_note(plan.desired, found)
             status, detail = host_status(rows)
-            if status == "error":
+            if status == HostStatus.ERROR:
                 report.status, report.detail = status, detail
                 return report
             drift = [r for r in rows if r.status == "drift"]
@@ -118,7 +114,7 @@ def converge_host(
                 if in_flight is not None:
                     in_flight.state = "failed"
                     in_flight.detail = "connection lost while writing: the value may or may not be set"
-                report.status = "error"
+                report.status = HostStatus.ERROR
                 report.detail = f"{exc} (during writes; run `portfleet audit` to see what is set)"
                 return report
             for change in report.changes:
@@ -126,8 +122,8 @@ def converge_host(
                     change.state, change.detail = "skipped", "not written: an earlier write on this host failed"
 
             # Read back in the same session and verify what was written.
-            after = probe(session, renderer, host, plan.desired)
-            rows = evaluate(plan, after, store)
+            after = read_host(session, renderer, host, plan.desired)
+            rows = _compare(plan, after, store)
             _mark_unrestorable(plan, rows)
             report.facts, report.settings = after.facts, rows
             by_key = {r.key: r for r in rows}
@@ -145,7 +141,7 @@ def converge_host(
                     unverified.append(change.key)
             status, detail = host_status(rows)
             if write_error or unverified:
-                report.status = "error"
+                report.status = HostStatus.ERROR
                 report.detail = write_error or f"verify failed for {', '.join(unverified)}"
             else:
                 report.status, report.detail = status, with_note(detail, note)
@@ -159,7 +155,7 @@ def converge_host(
 
 def run_converge(
     kind: str,
-    plans: list[HostPlan],
+    plans: list[DesiredState],
     *,
     open_session: Callable[[Any], Session],
     renderer: Renderer,

@@ -1,7 +1,7 @@
 """Capture: record what a real host answers to everything portfleet reads, for the lab to replay.
 
 A RecordingSession wraps the real session and keeps each command line with its raw outputs and
-exit code; the capture then runs the very code paths audit and diagnose run (probe, collect), so
+exit code; the capture then runs the very code paths audit and diagnose run (read_host, collect), so
 the recorded command lines are exactly the ones a replaying lab host will be asked. Writes are never
 sent: a capture changes nothing on the host. Format: portfleet-capture/1 (README "Capture files").
 """

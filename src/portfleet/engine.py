@@ -7,12 +7,14 @@ bookkeeping (their journal rows are already written before any write); a second 
 
 from __future__ import annotations
 
-import math
-import sys
+import signal
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Callable, Generic, Protocol, Sequence, TypeVar
+
+from portfleet.interrupts import signal_name, signum_of
+from portfleet.shares import parse_share
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -21,6 +23,9 @@ DEFAULT_FORKS = 50
 
 
 class Progress(Protocol):
+    """What a fan-out reports as it goes; the CLI draws it (cli/render/progress.py), tests ignore it.
+    `message` takes plain text (no markup)."""
+
     def start(self, total: int, label: str) -> None: ...
     def advance(self, name: str, status: str) -> None: ...
     def message(self, text: str) -> None: ...
@@ -41,51 +46,13 @@ class NoProgress:
         pass
 
 
-class RichProgress:
-    """A progress bar on stderr, for terminals only (JSON on stdout stays clean)."""
-
-    def __init__(self) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
-        from rich.progress import Progress as _P
-
-        self._console = Console(stderr=True)
-        self._p = _P(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[last]}"),
-            console=self._console,
-            transient=True,
-        )
-        self._task: int | None = None
-
-    def start(self, total: int, label: str) -> None:
-        self._p.start()
-        self._task = self._p.add_task(label, total=total, last="")
-
-    def advance(self, name: str, status: str) -> None:
-        if self._task is not None:
-            self._p.update(self._task, advance=1, last=f"{name}: {status}")
-
-    def message(self, text: str) -> None:
-        self._console.print(text)
-
-    def stop(self) -> None:
-        self._p.stop()
-
-
-def progress_for_terminal(enabled: bool = True) -> Progress:
-    return RichProgress() if enabled and sys.stderr.isatty() else NoProgress()
-
-
 class Interrupted(Exception):
-    """Ctrl-C during a fan-out; `.done` holds what finished."""
+    """A stop signal during a fan-out (interrupts.py); `.done` holds what finished, `.signum` why."""
 
-    def __init__(self, done: list) -> None:
+    def __init__(self, done: list, signum: int = signal.SIGINT) -> None:
         super().__init__("interrupted")
         self.done = done
+        self.signum = signum
 
 
 def fan_out(
@@ -139,11 +106,12 @@ def fan_out(
             collect(set(finished))
             if failure is None:
                 submit_more()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
+        signum = signum_of(stop)
         pending.clear()
         progress.message(
-            f"[yellow]Interrupted: letting {len(in_flight)} in-flight host(s) finish their bookkeeping "
-            "(Ctrl-C again to abandon them)[/yellow]"
+            f"Interrupted: letting {len(in_flight)} in-flight host(s) finish their bookkeeping "
+            "(Ctrl-C again to abandon them)"
         )
         try:
             while in_flight:
@@ -152,7 +120,7 @@ def fan_out(
         except KeyboardInterrupt:
             pass
         pool.shutdown(wait=False, cancel_futures=True)
-        raise Interrupted(done) from None
+        raise Interrupted(done, signum) from None
     pool.shutdown(wait=True)
     if failure is not None:
         raise failure
@@ -162,22 +130,16 @@ def fan_out(
 # -- rolling batches -------------------------------------------------------------------------------
 
 
-def batch_size(spec: int | str | None, total: int) -> int:
-    """Ansible `serial` semantics: an int, or "N%" of the hosts (rounded down, at least 1)."""
+def batch_size(spec: object, total: int) -> int:
+    """Ansible `serial` semantics: a count, or "N%" of the hosts (rounded down, at least 1)."""
     if total <= 0:
         return 1
     if spec is None:
         return total
-    if isinstance(spec, str):
-        text = spec.strip()
-        if text.endswith("%"):
-            pct = float(text[:-1])
-            return max(1, int(math.floor(total * pct / 100.0)))
-        spec = int(text)
-    return max(1, min(int(spec), total))
+    return max(1, min(parse_share(spec).resolve(total), total))
 
 
-def split_batches(items: Sequence[T], spec: int | str | None) -> list[list[T]]:
+def split_batches(items: Sequence[T], spec: object) -> list[list[T]]:
     size = batch_size(spec, len(items))
     return [list(items[i : i + size]) for i in range(0, len(items), size)]
 
@@ -188,6 +150,7 @@ class RolloutOutcome(Generic[T, R]):
     skipped: list[T] = field(default_factory=list)
     stopped_reason: str | None = None
     interrupted: bool = False
+    interrupted_by: int | None = None  # the signal, when interrupted
 
 
 def rollout(
@@ -195,7 +158,7 @@ def rollout(
     work: Callable[[T], R],
     *,
     failed: Callable[[R], bool],
-    batch: int | str | None = None,
+    batch: object = None,
     max_fail_percentage: float | None = None,
     forks: int = DEFAULT_FORKS,
     name: Callable[[T], str] = str,
@@ -225,7 +188,8 @@ def rollout(
                 for rest in batches[index + 1 :]:
                     outcome.skipped.extend(rest)
                 outcome.interrupted = True
-                outcome.stopped_reason = "interrupted (Ctrl-C)"
+                outcome.interrupted_by = stop.signum
+                outcome.stopped_reason = f"interrupted ({signal_name(stop.signum)})"
                 return outcome
             outcome.results.extend(results)
             if max_fail_percentage is not None and results:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import yaml
 
 from portfleet.settings import CATALOGUE, SettingError, Value, get_setting
+from portfleet.shares import ShareError, parse_percentage, parse_share
 
 if TYPE_CHECKING:
     from portfleet.facts import HostFacts
@@ -35,7 +36,6 @@ ROLLOUT_KEYS = ("batch", "max_fail_percentage")
 REBOOT_KEYS = ("windows", "timezone", "freeze", "max_parallel", "batch", "max_unavailable")
 FAMILIES = ("ipv4", "ipv6")
 PROTOCOLS = ("tcp", "udp")
-_PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
 _TIME_SPAN = re.compile(r"\d{1,2}:\d{2}\s*-\s*\d{1,2}:\d{2}")
 
 
@@ -277,17 +277,13 @@ def _percent_or_count(w: _Walker, node: yaml.Node, what: str) -> int | str:
     value = w.scalar(node)
     if isinstance(value, bool):
         raise w.fail(node, f"{what} must be a host count (e.g. 10) or a percentage (e.g. \"25%\"), not {value}")
-    if isinstance(value, int):
-        if value < 1:
-            raise w.fail(node, f"{what} must be at least 1 host, got {value}")
-        return value
-    if isinstance(value, str):
-        if value.strip().isdigit() and int(value) >= 1:
-            return int(value)
-        m = _PERCENT.match(value)
-        if m and 0 < float(m.group(1)) <= 100:
-            return f"{m.group(1)}%"
-    raise w.fail(node, f"{what} must be a host count (e.g. 10) or a percentage between 0% and 100% (e.g. \"25%\"), got {value!r}")
+    if isinstance(value, int) and value < 1:
+        raise w.fail(node, f"{what} must be at least 1 host, got {value}")
+    try:
+        return parse_share(value).to_json()
+    except ShareError:
+        raise w.fail(node, f"{what} must be a host count (e.g. 10) or a percentage between 0% and 100% "
+                           f"(e.g. \"25%\"), got {value!r}") from None
 
 
 def _load_rollout(w: _Walker, node: yaml.Node, play: str) -> Rollout:
@@ -297,14 +293,11 @@ def _load_rollout(w: _Walker, node: yaml.Node, play: str) -> Rollout:
             values["batch"] = _percent_or_count(w, value_node, "rollout batch")
         else:
             raw = w.scalar(value_node)
-            number: float | None = None
-            if isinstance(raw, (int, float)) and not isinstance(raw, bool):
-                number = float(raw)
-            elif isinstance(raw, str) and _PERCENT.match(raw):
-                number = float(_PERCENT.match(raw).group(1))  # type: ignore[union-attr]
-            if number is None or not 0 <= number <= 100:
-                raise w.fail(value_node, f"max_fail_percentage must be a number from 0 to 100 (e.g. 10), got {raw!r}")
-            values["max_fail_percentage"] = number
+            try:
+                values["max_fail_percentage"] = parse_percentage(raw)
+            except ShareError:
+                raise w.fail(value_node, f"max_fail_percentage must be a number from 0 to 100 (e.g. 10), "
+                                         f"got {raw!r}") from None
     return Rollout(**values)
 
 

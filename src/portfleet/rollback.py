@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from portfleet.plan import HostPlan
+from portfleet.desired import DesiredState
 from portfleet.state import Store
 from portfleet.values import from_json
 
@@ -41,7 +41,7 @@ def rollback_targets(store: Store, run_id: str) -> tuple[str, list[RollbackTarge
     return run.id, [RollbackTarget(h, p) for h, p in priors.items()]
 
 
-def rollback_plans(targets: list[RollbackTarget], inventory: Any) -> tuple[list[HostPlan], list[str]]:
+def rollback_plans(targets: list[RollbackTarget], inventory: Any) -> tuple[list[DesiredState], list[str]]:
     """Match journal hosts to the inventory (the connection details live there, not in state)."""
     by_name = {h.name: h for h in inventory.hosts}
     plans, missing = [], []
@@ -50,5 +50,5 @@ def rollback_plans(targets: list[RollbackTarget], inventory: Any) -> tuple[list[
         if host is None:
             missing.append(t.host)
             continue
-        plans.append(HostPlan(host, dict(t.priors), ("rollback",), restore=True))
+        plans.append(DesiredState(host, dict(t.priors), ("rollback",), restore=True))
     return plans, missing

@@ -15,9 +15,11 @@ import sqlite3
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
+
+from portfleet.times import iso, parse_iso, utcnow
 
 DEFAULT_PATH = Path(".portfleet") / "state.db"
 SCHEMA_VERSION = 1
@@ -71,18 +73,6 @@ CREATE TABLE IF NOT EXISTS pending_reboots (
     PRIMARY KEY (host, setting)
 );
 """
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def iso(t: datetime) -> str:
-    return t.astimezone(timezone.utc).isoformat(timespec="microseconds")
-
-
-def parse_iso(text: str) -> datetime:
-    return datetime.fromisoformat(text)
 
 
 def default_state_path() -> Path:
@@ -188,7 +178,11 @@ class Store:
                 yield self._db
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                # A signal can land after COMMIT completed (the interrupt is then raised on the way
+                # out): there is nothing to roll back, and a ROLLBACK would fail with "no transaction
+                # is active" and mask the interrupt.
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
 
     def _write(self, sql: str, params: tuple[Any, ...]) -> sqlite3.Cursor:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import typer
 
+from portfleet.cli.signals import exit_code_for, interrupting
+from portfleet.exit_codes import EXIT_CODE_TABLE, EXIT_UNEXPECTED
+
 from portfleet.cli import inventory as inventory_cmd
 from portfleet.cli import lab as lab_cmd
 from portfleet.cli import reboot as reboot_cmd
@@ -22,8 +25,7 @@ app = typer.Typer(
         "Reads an Ansible inventory, compares hosts with a desired-state playbook, and pushes "
         "registry/netsh changes over WinRM or SSH with dry-run, verify and rollback.\n\n"
         "Start with `portfleet demo`: it runs the whole tour against a simulated lab fleet.\n\n"
-        "Exit codes: 0 ok/compliant, 2 bad usage or input file, 3 drift or changes pending, "
-        "4 hosts unreachable or failed, 1 unexpected error."
+        "Exit codes: " + ", ".join(f"{code} {meaning}" for code, meaning in EXIT_CODE_TABLE) + "."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -45,4 +47,12 @@ app.add_typer(lab_cmd.app, name="lab")
 
 
 def main() -> None:
-    app()
+    with interrupting() as seen:
+        try:
+            app()
+        except SystemExit as done:
+            # click turns a KeyboardInterrupt that no run handled (one outside a fan-out, such as
+            # during loading) into "Aborted!" and exit 1; the exit code must still name the signal.
+            if done.code == EXIT_UNEXPECTED and seen.signum is not None:
+                raise SystemExit(exit_code_for(seen.signum)) from None
+            raise

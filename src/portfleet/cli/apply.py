@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from portfleet.cli import common as c
+from portfleet.shares import Share, ShareError, parse_percentage, parse_share
 
 
 def apply(
@@ -46,8 +47,8 @@ def apply(
     rollout stopped, 2 bad input, 130 interrupted.
     """
     from portfleet.apply import run_converge
-    from portfleet.cli.run_output import exit_for_run, print_run
-    from portfleet.engine import progress_for_terminal
+    from portfleet.cli.render.run_view import exit_for_run, print_run
+    from portfleet.cli.render.progress import progress_for_terminal
     from portfleet.report.json_out import write_json
 
     inv = c.load_inventory_or_exit(inventory)
@@ -87,23 +88,14 @@ def apply(
 
 def _percent(text: str) -> float:
     try:
-        value = float(text.strip().rstrip("%"))
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 100:
+        return parse_percentage(text)
+    except ShareError:
         c.fail(f"--max-fail {text!r}: write a percentage from 0 to 100, such as 5% or 0")
-    return value
 
 
-def _batch(text: str) -> int | str:
+def _batch(text: str) -> Share:
     """Ansible serial: a host count >= 1, or a percentage above 0 and up to 100."""
-    spec = text.strip()
     try:
-        if spec.endswith("%"):
-            if 0 < float(spec[:-1]) <= 100:
-                return spec
-        elif int(spec) >= 1:
-            return int(spec)
-    except ValueError:
-        pass
-    c.fail(f"--batch {text!r}: write a host count such as 10, or a percentage such as 25%")
+        return parse_share(text)
+    except ShareError:
+        c.fail(f"--batch {text!r}: write a host count such as 10, or a percentage such as 25%")

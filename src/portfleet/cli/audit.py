@@ -33,8 +33,8 @@ def audit(
     Exit: 0 all compliant, 3 drift or reboot pending, 4 a host unreachable/failed, 2 bad input.
     """
     from portfleet.audit import run_audit
-    from portfleet.cli.run_output import exit_for_run, print_run
-    from portfleet.engine import progress_for_terminal
+    from portfleet.cli.render.run_view import exit_for_run, print_run
+    from portfleet.cli.render.progress import progress_for_terminal
     from portfleet.report.csv_out import write_csv
     from portfleet.report.json_out import write_json
 

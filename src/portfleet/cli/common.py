@@ -13,13 +13,16 @@ from rich.console import Console
 
 from portfleet.engine import DEFAULT_FORKS
 
-# Exit codes (DESIGN "The commands").
-EXIT_OK = 0
-EXIT_UNEXPECTED = 1
-EXIT_USAGE = 2
-EXIT_DRIFT = 3
-EXIT_FAILED = 4
-EXIT_INTERRUPTED = 130
+from portfleet.exit_codes import (  # noqa: F401 - the CLI's one import point for exit codes
+    EXIT_DRIFT,
+    EXIT_FAILED,
+    EXIT_HANGUP,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    EXIT_UNEXPECTED,
+    EXIT_USAGE,
+)
 
 def _console(stderr: bool = False) -> Console:
     # Not a terminal (a pipe, a file, CI): wide enough that tables are not folded into
@@ -138,11 +141,11 @@ def load_playbook_or_exit(path: Path) -> Any:
 
 
 def build_plans_or_exit(inventory: Any, playbook: Any, limit: Optional[str]) -> Any:
+    from portfleet.desired import build_desired
     from portfleet.inventory import InventoryError
-    from portfleet.plan import build_plans
 
     try:
-        plans = build_plans(inventory, playbook, limit)
+        plans = build_desired(inventory, playbook, limit)
     except InventoryError as exc:
         fail(str(exc))
     for plan in plans.hosts:

@@ -59,7 +59,8 @@ def diagnose(
     Exit: 0 all healthy, 3 a host at risk or exhausted, 4 a host unreachable/failed, 2 bad input.
     """
     from portfleet.diagnose import run_diagnose, watch
-    from portfleet.engine import Interrupted, progress_for_terminal
+    from portfleet.cli.render.progress import progress_for_terminal
+    from portfleet.engine import Interrupted
     from portfleet.report.json_out import write_json
 
     if count is not None and watch_s is None:
@@ -124,11 +125,11 @@ def _desired(inv: Any, playbook: Optional[Path], limit: Optional[str]) -> tuple[
     if playbook is None:
         return {}, []
     from portfleet.inventory import InventoryError
-    from portfleet.plan import build_plans
+    from portfleet.desired import build_desired
 
     book = c.load_playbook_or_exit(playbook)
     try:
-        plans = build_plans(inv, book, limit)
+        plans = build_desired(inv, book, limit)
     except InventoryError as exc:
         c.fail(str(exc))
     warnings = list(plans.warnings)

@@ -11,6 +11,7 @@ from typing import Any, Optional
 import typer
 
 from portfleet.cli import common as c
+from portfleet.shares import ShareError, parse_percentage, parse_share
 
 app = typer.Typer(
     help=(
@@ -83,28 +84,18 @@ def _percent(text: Optional[str]) -> Optional[float]:
     if text is None:
         return None
     try:
-        value = float(text.strip().rstrip("%"))
-    except ValueError:
-        c.fail(f"--max-fail {text!r}: write a percentage such as 10% or 0")
-    if not 0 <= value <= 100:
-        c.fail(f"--max-fail {text!r}: a percentage from 0% to 100%")
-    return value
+        return parse_percentage(text)
+    except ShareError:
+        c.fail(f"--max-fail {text!r}: write a percentage from 0% to 100%, such as 10% or 0")
 
 
 def _share(text: Optional[str], flag: str) -> Optional[int | str]:
     if text is None:
         return None
-    t = text.strip()
-    if t.isdigit() and int(t) >= 1:
-        return int(t)
-    if t.endswith("%"):
-        try:
-            pct = float(t[:-1])
-        except ValueError:
-            pct = -1
-        if 0 < pct <= 100:
-            return t
-    c.fail(f"{flag} {text!r}: write a host count (e.g. 2) or a share (e.g. 25%)")
+    try:
+        return parse_share(text).to_json()
+    except ShareError:
+        c.fail(f"{flag} {text!r}: write a host count (e.g. 2) or a share (e.g. 25%)")
 
 
 def _connect(timeout: int, ca_bundle: Optional[str], *, poll: bool = False) -> Any:
@@ -134,13 +125,13 @@ def _scope(inventory: Path, playbook: Optional[Path], limit: Optional[str]) -> t
         plans = c.build_plans_or_exit(inv, book, limit)
         return inv, book, plans.hosts, plans.warnings
     from portfleet.inventory import InventoryError
-    from portfleet.plan import HostPlan
+    from portfleet.desired import DesiredState
 
     try:
         hosts = inv.select(limit) if limit else list(inv.hosts)
     except InventoryError as exc:
         c.fail(str(exc))
-    plans = [HostPlan(h, {}, ()) for h in hosts if getattr(h, "platform", "windows") == "windows"]
+    plans = [DesiredState(h, {}, ()) for h in hosts if getattr(h, "platform", "windows") == "windows"]
     if not plans:
         c.fail("no Windows host in the inventory matches" + (f" --limit {limit!r}" if limit else ""))
     return inv, None, plans, []
@@ -191,7 +182,7 @@ def _prepare(inventory: Optional[Path], playbook: Optional[Path], limit: Optiona
              max_parallel: Optional[int], batch: Optional[str], max_unavailable: Optional[str],
              show_progress: bool) -> tuple[Any, Any, Any]:
     """-> (prepared, renderer, open_session); exits 2 on bad input (windows with file:line)."""
-    from portfleet.engine import progress_for_terminal
+    from portfleet.cli.render.progress import progress_for_terminal
     from portfleet.reboot.prepare import prepare
 
     inv_path = _need(inventory, "-i/--inventory", "the inventory")
@@ -272,7 +263,8 @@ def plan_cmd(
     """
     from portfleet.reboot.ics import write_ics
     from portfleet.reboot.prepare import make_plan, shutdown_commands
-    from portfleet.reboot.report import plan_json, plan_tables
+    from portfleet.report.reboot_json import plan_json
+    from portfleet.cli.render.reboot_tables import plan_tables
     from portfleet.report.json_out import write_json
 
     at = _parse_now(now)
@@ -363,7 +355,7 @@ def run_cmd(
     Exit: 0 all rebooted and compliant, 3 not compliant / left for a later window, 4 a host failed or
     the run stopped, 130 interrupted, 2 bad input.
     """
-    from portfleet.engine import progress_for_terminal
+    from portfleet.cli.render.progress import progress_for_terminal
     from portfleet.report.json_out import write_json
 
     threshold = _percent(max_fail)
@@ -386,13 +378,13 @@ def run_cmd(
         summary = {"hosts": len(outcome.hosts), "batches": outcome.batches_run, **outcome.counts()}
         store.finish_run(run_id, outcome.status, summary)
     if _fmt_json(output):
-        from portfleet.reboot.report import run_json
+        from portfleet.report.reboot_json import run_json
 
         doc = run_json(outcome, opts, inventory=inv_path, playbook=book_path, resumed=resumed)
         doc["unreadable"] = unread
         write_json(doc)
     else:
-        from portfleet.reboot.report import run_table
+        from portfleet.cli.render.reboot_tables import run_table
 
         c.out.print(run_table(outcome))
         c.out.print(_run_summary(outcome))
@@ -492,7 +484,8 @@ def _fresh_setup(store: Any, inventory: Optional[Path], playbook: Optional[Path]
                  check: bool, yes: bool) -> tuple:
     from portfleet.reboot.executor import controller_identity
     from portfleet.reboot.prepare import make_plan, shutdown_commands
-    from portfleet.reboot.report import plan_json, plan_tables
+    from portfleet.report.reboot_json import plan_json
+    from portfleet.cli.render.reboot_tables import plan_tables
     from portfleet.report.json_out import write_json
 
     prepared, renderer, _ = _prepare(inventory, playbook, limit, all_hosts, forks, store, templates, timeout,
@@ -548,7 +541,6 @@ def _execute(store: Any, run_id: str, targets: dict, opts: Any, templates: Optio
     from portfleet.reboot.executor import RebootExecutor
 
     from portfleet.engine import NoProgress
-    from rich.markup import escape
 
     stop = threading.Event()
     quiet = _fmt_json(output)
@@ -559,7 +551,7 @@ def _execute(store: Any, run_id: str, targets: dict, opts: Any, templates: Optio
         if isinstance(progress, NoProgress):
             c.err.print(text, markup=False, soft_wrap=True)
         else:
-            progress.message(escape(text))
+            progress.message(text)
 
     def on_sigint(signum: int, frame: Any) -> None:
         # First Ctrl-C: stop starting anything, let in-flight hosts record where they are.
@@ -619,10 +611,11 @@ def schedule_cmd(
 
     Exit: 0 tasks created (or nothing to schedule), 3 tasks would be created (--check), 4 a host failed.
     """
-    from portfleet.engine import progress_for_terminal
+    from portfleet.cli.render.progress import progress_for_terminal
     from portfleet.reboot.hostside import create_tasks, plan_tasks
     from portfleet.reboot.prepare import make_plan, shutdown_commands
-    from portfleet.reboot.report import plan_json, schedule_json, schedule_table
+    from portfleet.report.reboot_json import plan_json, schedule_json
+    from portfleet.cli.render.reboot_tables import schedule_table
     from portfleet.report.json_out import write_json
 
     with _open_store(state) as store:
@@ -650,7 +643,7 @@ def schedule_cmd(
         doc = plan_json(prepared, plan, opts, commands, inventory=str(inventory), playbook=str(playbook))
         write_json(schedule_json(items, doc, check))
     else:
-        from portfleet.reboot.report import plan_tables
+        from portfleet.cli.render.reboot_tables import plan_tables
 
         _warn(prepared.warnings)
         _print(*plan_tables(prepared, plan, commands, show_commands=False))
@@ -687,9 +680,10 @@ def status_cmd(
     Without -p every Windows host of the inventory (and --limit) is shown.
     Exit: 0 nothing pending, 3 reboots still pending (scheduled or not), 4 a host could not be read.
     """
-    from portfleet.engine import progress_for_terminal
+    from portfleet.cli.render.progress import progress_for_terminal
     from portfleet.reboot.hostside import query_status
-    from portfleet.reboot.report import status_json, status_table
+    from portfleet.report.reboot_json import status_json
+    from portfleet.cli.render.reboot_tables import status_table
     from portfleet.report.json_out import write_json
 
     inv_path = _need(inventory, "-i/--inventory", "the inventory")
@@ -730,9 +724,10 @@ def cancel_cmd(
     `shutdown /a` answering 1116 means nothing was pending. Without -p every Windows host of the
     inventory (and --limit). Exit: 0 done, 3 commands would run (--check), 4 a host failed.
     """
-    from portfleet.engine import progress_for_terminal
+    from portfleet.cli.render.progress import progress_for_terminal
     from portfleet.reboot.hostside import CancelResult, cancel_commands, cancel_tasks
-    from portfleet.reboot.report import cancel_json, cancel_table
+    from portfleet.report.reboot_json import cancel_json
+    from portfleet.cli.render.reboot_tables import cancel_table
     from portfleet.report.json_out import write_json
 
     inv_path = _need(inventory, "-i/--inventory", "the inventory")

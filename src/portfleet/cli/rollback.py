@@ -32,8 +32,8 @@ def rollback(
     run of its own (kind rollback), journaled the same way, so it can be rolled back too.
     """
     from portfleet.apply import run_converge
-    from portfleet.cli.run_output import exit_for_run, print_run
-    from portfleet.engine import progress_for_terminal
+    from portfleet.cli.render.run_view import exit_for_run, print_run
+    from portfleet.cli.render.progress import progress_for_terminal
     from portfleet.report.json_out import write_json
     from portfleet.rollback import RollbackError, rollback_plans, rollback_targets
     from portfleet.state import StateError

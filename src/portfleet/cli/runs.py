@@ -21,11 +21,12 @@ def list_runs(
 ) -> None:
     """List runs, newest first: id, kind, check mode, status, when, summary."""
     from portfleet.report.json_out import write_json
+    from portfleet.report.runs_json import runs_list_json
 
     with c.open_store(state) as store:
         runs = store.list_runs(limit)
     if output == c.TableOrJson.json:
-        write_json({"runs": [r.__dict__ for r in runs]})
+        write_json(runs_list_json(runs))
         return
     table = Table(header_style="bold")
     for col in ("run", "kind", "status", "started (UTC)", "hosts", "summary"):
@@ -50,6 +51,7 @@ def show_run(
     Ctrl-C, lost connection): the host may or may not hold the new value; audit it.
     """
     from portfleet.report.json_out import write_json
+    from portfleet.report.runs_json import run_show_json
     from portfleet.state import StateError
     from portfleet.values import from_json, to_text
 
@@ -61,13 +63,7 @@ def show_run(
         results = store.host_results(run.id)
         journal = store.journal(run.id)
     if output == c.TableOrJson.json:
-        write_json(
-            {
-                "run": run.__dict__,
-                "hosts": [r.__dict__ for r in results],
-                "journal": [j.__dict__ for j in journal],
-            }
-        )
+        write_json(run_show_json(run, results, journal))
         return
     c.out.print(
         f"[bold]run {run.id}[/bold]  {run.kind}{' --check' if run.check_mode else ''}  status [bold]{run.status}[/bold]"

@@ -18,7 +18,7 @@ from portfleet.parse.netstat import Conn, parse_netstat
 from portfleet.parse.sections import END, begin_marker, split_sections
 from portfleet.parse.tasklist import parse_tasklist_csv
 from portfleet.parse.wevtutil import Event, parse_events_text
-from portfleet.probe import host_platform, probe
+from portfleet.read_host import host_platform, read_host
 from portfleet.render import Renderer
 from portfleet.settings import Reading
 from portfleet.transport.base import Session
@@ -83,7 +83,7 @@ def collect(session: Session, renderer: Renderer, host: Any, *, days: int | None
     """Read one host: the batched settings read, then the diagnose read (two commands, one shell)."""
     if host_platform(session, host) == "linux":
         return linux.collect(session, renderer, host)  # ss and sysctl instead of netstat and netsh
-    found = probe(session, renderer, host, READ_KEYS)
+    found = read_host(session, renderer, host, READ_KEYS)
     with_q = found.facts.supports_netstat_q
     at = datetime.now(timezone.utc)
     result = session.run(diagnose_command(renderer, with_q=with_q, days=days))

@@ -24,7 +24,7 @@ from portfleet.diagnose.recommend import fill_after, range_needs_widening, time_
 from portfleet.parse.netstat import CLOSE_WAIT, TIME_WAIT, Conn
 from portfleet.parse.sections import END, begin_marker, split_sections
 from portfleet.parse.ss import parse_ss
-from portfleet.probe import probe
+from portfleet.read_host import read_host
 from portfleet.render import Renderer
 from portfleet.settings import PortRange, Reading, ReadStatus
 from portfleet.transport.base import Session
@@ -69,7 +69,7 @@ def parse_reserved(text: str | None) -> list[tuple[int, int, bool]] | None:
 
 def collect(session: Session, renderer: Renderer, host: Any) -> Collected:
     """Read one Linux host: the batched settings read, then the diagnose read (one connection)."""
-    found = probe(session, renderer, host, READ_KEYS)
+    found = read_host(session, renderer, host, READ_KEYS)
     at = datetime.now(timezone.utc)
     result = session.run(diagnose_command(renderer))
     sections = split_sections(result.stdout)

@@ -5,8 +5,8 @@ previous one really ended, and never after its latest safe start):
   per host, in parallel: read it (boot time, settings) -> state row `shutdown_intent` with that
   boot time and the exact command (committed BEFORE sending) -> `shutdown /r /t D /c "..."` ->
   `shutdown_sent` -> poll with exponential backoff until it stops answering (`down`) and answers
-  again with a later boot time -> re-audit (audit.evaluate clears the pending rows the new boot
-  made effective) -> `verified` (or `not_compliant` / `failed`, with the reason).
+  again with a later boot time -> re-audit (the pending rows the new boot made effective are
+  cleared first) -> `verified` (or `not_compliant` / `failed`, with the reason).
 A host that does not go down within --timeout-down after its grace period, or does not come back
 within --timeout-up after going down, fails alone: the rest of its batch finishes, and later batches
 run unless the batch's failures exceed --max-fail (Ansible's max_fail_percentage, per batch).
@@ -33,10 +33,12 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Sequence
 
-from portfleet.audit import HostReport, evaluate, host_status, record
+from portfleet.compare import compare, host_status
+from portfleet.models import HostReport, HostStatus
+from portfleet.run_record import known_pending, record
 from portfleet.engine import Interrupted, NoProgress, Progress, fan_out
-from portfleet.plan import HostPlan
-from portfleet.probe import Probe, probe
+from portfleet.desired import DesiredState
+from portfleet.read_host import HostReading, read_host
 from portfleet.reboot.commands import (
     NO_SHUTDOWN_IN_PROGRESS,
     SHUTDOWN_ALREADY_SCHEDULED,
@@ -91,7 +93,7 @@ class RunOptions:
 class Target:
     """A host of the run: its plan (desired settings, for the re-audit), windows, groups."""
 
-    plan: HostPlan
+    plan: DesiredState
     schedule: MaintenanceSchedule | None
     groups: tuple[str, ...]
 
@@ -358,7 +360,7 @@ class RebootExecutor:
         out = HostOutcome(name, "failed", detail, batch, reasons=self._reasons.get(name, []), **extra)
         t = self.targets.get(name)
         if t is not None:
-            record(self.store, self.run_id, HostReport(name, t.plan.host.address, "error", detail))
+            record(self.store, self.run_id, HostReport(name, t.plan.host.address, HostStatus.ERROR, detail))
         return out
 
     def _reboot_one(self, name: str, row: RebootHostRow, batch: int) -> HostOutcome:
@@ -382,7 +384,7 @@ class RebootExecutor:
         sent = False
         try:
             with self.open_session(t.plan.host) as session:
-                found = probe(session, self.renderer, t.plan.host, t.plan.desired)
+                found = read_host(session, self.renderer, t.plan.host, t.plan.desired)
                 boot = found.facts.boot_time
                 if row.state == "shutdown_intent" and row.boot_before is not None:
                     if boot is not None and boot > row.boot_before:
@@ -471,7 +473,7 @@ class RebootExecutor:
                 return self._interrupted(name, batch, boot_before, command, notes)
             try:
                 with self.open_poll_session(t.plan.host) as session:
-                    found = probe(session, self.renderer, t.plan.host, t.plan.desired)
+                    found = read_host(session, self.renderer, t.plan.host, t.plan.desired)
             except TransportError as exc:
                 last_error = f"{exc.kind}: {exc}"
                 if down_at is None:
@@ -511,12 +513,14 @@ class RebootExecutor:
         return HostOutcome(name, state, detail, batch, boot_before, None, command, notes,
                            reasons=self._reasons.get(name, []))
 
-    def _verify(self, t: Target, found: Probe, boot_before: datetime, batch: int, command: str | None,
+    def _verify(self, t: Target, found: HostReading, boot_before: datetime, batch: int, command: str | None,
                 notes: list[str]) -> HostOutcome:
         """Re-audit after the new boot: the values written before it are now in effect."""
         name = t.name
         boot = found.facts.boot_time
-        rows = evaluate(t.plan, found, self.store)  # clears the pending rows this boot made effective
+        # The pending rows this boot made effective are dropped first, then the rest compared.
+        pending = known_pending(self.store, name, found.facts.boot_time)
+        rows = compare(t.plan.desired, found, pending)
         status, detail = host_status(rows)
         report = HostReport(name, t.plan.host.address, status, detail, found.facts, rows)
         record(self.store, self.run_id, report)

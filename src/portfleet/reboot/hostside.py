@@ -19,8 +19,8 @@ from typing import Any, Callable, Sequence
 from zoneinfo import ZoneInfo
 
 from portfleet.engine import Progress, fan_out
-from portfleet.plan import HostPlan
-from portfleet.probe import probe
+from portfleet.desired import DesiredState
+from portfleet.read_host import read_host
 from portfleet.reboot.commands import (
     NO_SHUTDOWN_IN_PROGRESS,
     TASK_NAME,
@@ -233,7 +233,7 @@ def parse_task_query(stdout: str) -> dict[str, str] | None:
 
 
 def query_status(
-    plans: Sequence[HostPlan],
+    plans: Sequence[DesiredState],
     *,
     open_session: Callable[[Any], Session],
     renderer: Renderer,
@@ -243,11 +243,11 @@ def query_status(
 ) -> list[StatusRow]:
     schedules = {s.host: s for s in store.reboot_schedules()}
 
-    def work(plan: HostPlan) -> StatusRow:
+    def work(plan: DesiredState) -> StatusRow:
         scheduled = schedules.get(plan.name)
         try:
             with open_session(plan.host) as session:
-                found = probe(session, renderer, plan.host, plan.desired)
+                found = read_host(session, renderer, plan.host, plan.desired)
                 query = session.run(task_query_command(renderer, plan.host.vars))
         except TransportError as exc:
             kind = exc.host_status
@@ -301,7 +301,7 @@ def cancel_commands(renderer: Renderer, host_vars: Any) -> list[str]:
 
 
 def cancel_tasks(
-    plans: Sequence[HostPlan],
+    plans: Sequence[DesiredState],
     *,
     open_session: Callable[[Any], Session],
     renderer: Renderer,
@@ -309,7 +309,7 @@ def cancel_tasks(
     forks: int,
     progress: Progress | None = None,
 ) -> list[CancelResult]:
-    def work(plan: HostPlan) -> CancelResult:
+    def work(plan: DesiredState) -> CancelResult:
         delete, abort = cancel_commands(renderer, plan.host.vars)
         out = CancelResult(plan.name, [delete, abort])
         try:

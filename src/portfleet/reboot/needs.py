@@ -18,8 +18,8 @@ from typing import Any, Callable, Sequence
 
 from portfleet.engine import Progress, fan_out
 from portfleet.facts import HostFacts
-from portfleet.plan import HostPlan
-from portfleet.probe import Probe, probe
+from portfleet.desired import DesiredState
+from portfleet.read_host import HostReading, read_host
 from portfleet.render import Renderer
 from portfleet.state import Store, iso
 from portfleet.transport.base import Session, TransportError
@@ -71,7 +71,7 @@ def pending_reasons(store: Store | None, name: str, facts: HostFacts | None) -> 
     return reasons
 
 
-def short_date_pattern(found: Probe) -> str | None:
+def short_date_pattern(found: HostReading) -> str | None:
     """The connecting user's short date format (facts.intl), which schtasks /sd follows."""
     from portfleet.parse.reg import find_value, parse_reg_query
     from portfleet.parse.sections import split_sections
@@ -81,7 +81,7 @@ def short_date_pattern(found: Probe) -> str | None:
 
 
 def assess_host(
-    plan: HostPlan,
+    plan: DesiredState,
     *,
     open_session: Callable[[Any], Session],
     renderer: Renderer,
@@ -90,7 +90,7 @@ def assess_host(
 ) -> HostNeed:
     try:
         with open_session(plan.host) as session:
-            found = probe(session, renderer, plan.host, plan.desired)
+            found = read_host(session, renderer, plan.host, plan.desired)
     except TransportError as exc:
         kind = exc.host_status
         reasons = pending_reasons(store, plan.name, None)
@@ -118,7 +118,7 @@ def assess_host(
 
 
 def assess(
-    plans: Sequence[HostPlan],
+    plans: Sequence[DesiredState],
     *,
     open_session: Callable[[Any], Session],
     renderer: Renderer,

@@ -18,13 +18,12 @@ Pure: no I/O, no clock (the caller passes `now`). The plan is built greedily in 
 """
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from portfleet.reboot.windows import MaintenanceSchedule, Window
+from portfleet.shares import Share, ShareError, parse_share
 
 __all__ = [
     "Batch",
@@ -38,7 +37,6 @@ __all__ = [
 ]
 
 UTC = timezone.utc
-_SHARE_RE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*%\s*")
 
 
 class PolicyError(ValueError):
@@ -292,34 +290,19 @@ def _make_batch(number: int, total: int, start: datetime, chosen: list[tuple[Reb
     )
 
 
-def _parse_share(value: int | str, what: str, allow_percent: bool = True) -> tuple[int | None, float | None]:
-    """-> (count, None) or (None, percent)."""
+def _parse_share(value: int | str, what: str, allow_percent: bool = True) -> Share:
+    """The policy value as a Share; PolicyError says what is wrong and what would be right."""
     example = "2 or '25%'" if allow_percent else "2"
-    if isinstance(value, bool):
-        raise PolicyError(f"{what}: {value!r} is not a count (write e.g. {example})")
-    if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
-        count = int(value)
-        if count < 1:
-            raise PolicyError(
-                f"{what}: must be at least 1, got {count} (to keep hosts from rebooting, leave them out)"
-            )
-        return count, None
-    if allow_percent and isinstance(value, str):
-        m = _SHARE_RE.fullmatch(value)
-        if m is not None:
-            pct = float(m.group(1))
-            if 0 < pct <= 100:
-                return None, pct
-            raise PolicyError(f"{what}: {value!r} is out of range (a share is above 0% and at most 100%)")
-    kind = "count or a percentage" if allow_percent else "count"
-    raise PolicyError(f"{what}: {value!r} is not a {kind} (write e.g. {example})")
+    try:
+        return parse_share(value, allow_percent=allow_percent)
+    except ShareError as exc:
+        hint = {"too_small": " (to keep hosts from rebooting, leave them out)", "out_of_range": ""}.get(
+            exc.reason, f" (write e.g. {example})")
+        raise PolicyError(f"{what}: {exc}{hint}") from None
 
 
 def _resolve(value: int | str, total: int, what: str) -> int:
-    count, pct = _parse_share(value, what)
-    if count is not None:
-        return count
-    return max(1, math.floor(pct * total / 100 + 1e-9))  # round down, at least 1, as Ansible's serial
+    return _parse_share(value, what).resolve(total)
 
 
 def _batch_cap(policy: RebootPolicy, total: int) -> int:

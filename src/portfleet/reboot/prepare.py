@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, Callable
 
 from portfleet.engine import Progress
-from portfleet.plan import HostPlan
+from portfleet.desired import DesiredState
 from portfleet.reboot.commands import shutdown_command
 from portfleet.reboot.executor import RunOptions, Target, comment_for
 from portfleet.reboot.needs import HostNeed, assess
@@ -54,7 +54,7 @@ def group_sizes(inventory: Any) -> dict[str, int]:
     return sizes
 
 
-def load_windows(inventory: Any, playbook: Any, plans: list[HostPlan]) -> tuple[dict[str, HostWindows], dict[str, PlayReboot | None]]:
+def load_windows(inventory: Any, playbook: Any, plans: list[DesiredState]) -> tuple[dict[str, HostWindows], dict[str, PlayReboot | None]]:
     """Each host's windows (WindowError with file:line on the first invalid one)."""
     plays = reboot_plays(inventory, playbook, [p.name for p in plans])
     return {p.name: host_windows(p.host, plays[p.name]) for p in plans}, plays
@@ -62,7 +62,7 @@ def load_windows(inventory: Any, playbook: Any, plans: list[HostPlan]) -> tuple[
 
 @dataclass
 class Prepared:
-    plans: list[HostPlan]
+    plans: list[DesiredState]
     needs: list[HostNeed]
     windows: dict[str, HostWindows]
     plays: dict[str, PlayReboot | None]
@@ -77,7 +77,7 @@ class Prepared:
 def prepare(
     inventory: Any,
     playbook: Any,
-    plans: list[HostPlan],
+    plans: list[DesiredState],
     *,
     open_session: Callable[[Any], Session],
     renderer: Renderer,

@@ -17,8 +17,6 @@ at once"), the smallest winning when plays disagree about a group.
 
 from __future__ import annotations
 
-import math
-import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -26,6 +24,7 @@ from typing import Any, Iterable
 
 import yaml
 
+from portfleet.shares import parse_share
 from portfleet.reboot.windows import MaintenanceSchedule, WindowError, parse_timezone, parse_windows
 
 __all__ = [
@@ -44,7 +43,6 @@ __all__ = [
 WINDOWS_VAR = "portfleet_maintenance_windows"
 TIMEZONE_VAR = "portfleet_timezone"
 FREEZE_VAR = "portfleet_freeze"
-_SHARE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
 
 
 def always_schedule() -> MaintenanceSchedule:
@@ -228,12 +226,7 @@ def play_group(play: PlayReboot) -> str:
 
 def _resolve(value: int | str, total: int) -> int:
     """A count, or a share of `total` rounded down and at least 1 (Ansible's serial)."""
-    if isinstance(value, int):
-        return value
-    m = _SHARE.match(str(value))
-    if m is None:
-        return int(value)
-    return max(1, math.floor(float(m.group(1)) * total / 100 + 1e-9))
+    return parse_share(value).resolve(total)
 
 
 def build_policy(

@@ -1,1 +1,1 @@
-"""Renderers at the edge: rich tables for people, JSON and CSV for machines."""
+"""Machine formats at the edge: JSON, CSV, HTML. No rich: tables for people are cli/render/."""

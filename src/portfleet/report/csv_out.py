@@ -6,7 +6,7 @@ import csv
 import sys
 from typing import IO
 
-from portfleet.audit import RunReport
+from portfleet.models import RunReport
 from portfleet.values import to_text
 
 COLUMNS = ["host", "address", "host_status", "setting", "desired", "actual", "effective", "setting_status", "detail"]

@@ -93,7 +93,7 @@ class Session(Protocol):
 
     host: str
     # SSH sessions also have `platform` ("windows" | "linux"): the inventory's portfleet_platform or
-    # what the host answered to `uname -s` (portfleet.probe.host_platform reads it).
+    # what the host answered to `uname -s` (portfleet.read_host.host_platform reads it).
 
     def run(self, command: str) -> Result:
         """Run one command line (cmd.exe /c semantics on Windows, sh -c on Linux)."""

@@ -18,7 +18,7 @@ from portfleet.transport.base import Result, Session
 
 
 @dataclass(frozen=True)
-class Probe:
+class HostReading:
     facts: HostFacts
     readings: dict[str, Reading]
     raw: Result
@@ -41,7 +41,7 @@ def host_platform(session: Session, host: Any) -> str:
     return getattr(session, "platform", None) or "windows"
 
 
-def probe(session: Session, renderer: Renderer, host: Any, keys: Iterable[str]) -> Probe:
+def read_host(session: Session, renderer: Renderer, host: Any, keys: Iterable[str]) -> HostReading:
     """Readings for every setting of the host's platform, and for each of `keys`: a key of another
     platform (a Linux sysctl asked of a Windows host) is UNSUPPORTED there."""
     platform = host_platform(session, host)
@@ -63,4 +63,4 @@ def probe(session: Session, renderer: Renderer, host: Any, keys: Iterable[str]) 
         if s.platform != platform:
             readings[s.key] = Reading(ReadStatus.UNSUPPORTED, None, None,
                                       f"{s.key} is a {s.platform} setting; this host runs {platform}")
-    return Probe(facts=facts, readings=readings, raw=result)
+    return HostReading(facts=facts, readings=readings, raw=result)

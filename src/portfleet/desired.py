@@ -1,4 +1,7 @@
-"""Inventory x playbook x --limit -> what each host should look like (one HostPlan per host)."""
+"""Inventory x playbook x --limit -> what each host should look like (one DesiredState per host).
+
+Desired state, not a schedule: the reboot schedule is reboot/planner.py's RebootPlan.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from portfleet.settings import CATALOGUE, Value
 
 
 @dataclass(frozen=True)
-class HostPlan:
+class DesiredState:
     host: Any  # portfleet.inventory.Host
     desired: dict[str, Value]  # catalogue key -> value, catalogue order
     plays: tuple[str, ...]
@@ -24,12 +27,12 @@ class HostPlan:
 
 
 @dataclass
-class Plans:
-    hosts: list[HostPlan] = field(default_factory=list)
+class DesiredStates:
+    hosts: list[DesiredState] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
 
-def build_plans(inventory: Any, playbook: Any, limit: str | None = None) -> Plans:
+def build_desired(inventory: Any, playbook: Any, limit: str | None = None) -> DesiredStates:
     """Later plays override earlier ones for the same setting, as later tasks would in Ansible."""
     allowed: set[str] | None = None
     if limit:
@@ -37,7 +40,7 @@ def build_plans(inventory: Any, playbook: Any, limit: str | None = None) -> Plan
     desired: dict[str, dict[str, Value]] = {}
     plays: dict[str, list[str]] = {}
     rollouts: dict[str, Any] = {}
-    out = Plans(warnings=list(getattr(playbook, "warnings", [])))
+    out = DesiredStates(warnings=list(getattr(playbook, "warnings", [])))
     for play in playbook.plays:
         try:
             matched = evaluate(inventory, play.hosts, lenient_exclusions=True)
@@ -58,5 +61,5 @@ def build_plans(inventory: Any, playbook: Any, limit: str | None = None) -> Plan
         if host.name in desired:
             values = desired[host.name]
             ordered = {k: values[k] for k in sorted(values, key=order.index)}
-            out.hosts.append(HostPlan(host, ordered, tuple(plays[host.name]), rollouts.get(host.name)))
+            out.hosts.append(DesiredState(host, ordered, tuple(plays[host.name]), rollouts.get(host.name)))
     return out

@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from portfleet.audit import HostReport, RunReport
+from portfleet.models import HostReport, RunReport
 
 STYLE = {
     "compliant": "green",

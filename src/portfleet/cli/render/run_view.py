@@ -7,12 +7,13 @@ from typing import Any, NoReturn
 import typer
 
 from portfleet.cli import common as c
+from portfleet.cli.signals import exit_code_for
 
 
 def print_run(report: Any, *, title: str | None = None, changes: bool = False, check: bool = False,
               diff: bool = False) -> None:
     """The table view of a run: its warnings (stderr), the changes if asked, the host table, the summary."""
-    from portfleet.report.table import audit_table, print_warnings, summary_line
+    from portfleet.cli.render.run_tables import audit_table, print_warnings, summary_line
 
     print_warnings(c.err, report)
     if changes:
@@ -24,7 +25,7 @@ def print_run(report: Any, *, title: str | None = None, changes: bool = False, c
 def print_changes(report: Any, check: bool, diff: bool) -> None:
     """--check: the exact commands per host (and with --diff each value before and after);
     otherwise the table of the writes made, when there were any."""
-    from portfleet.report.table import changes_table
+    from portfleet.cli.render.run_tables import changes_table
 
     if check:
         c.out.print("[bold]Check mode: nothing was changed. These commands would run:[/bold]")
@@ -45,7 +46,7 @@ def print_changes(report: Any, check: bool, diff: bool) -> None:
 
 
 def exit_for_run(report: Any) -> NoReturn:
-    """130 for a run Ctrl-C cut short, else the report's own code (0 / 3 drift or pending / 4 failed)."""
-    if report.stopped_reason and "interrupt" in report.stopped_reason:
-        raise typer.Exit(c.EXIT_INTERRUPTED)
+    """130/143/129 for a run a signal cut short, else the report's own code (0 / 3 / 4)."""
+    if report.interrupted_by is not None:
+        raise typer.Exit(exit_code_for(report.interrupted_by))
     raise typer.Exit(report.exit_code())

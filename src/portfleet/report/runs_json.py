@@ -1,0 +1,33 @@
+"""JSON of `portfleet runs list|show`: the public schema, spelled out field by field.
+
+Written from the state's rows but not as them: a column added to the store does not change these
+documents unless it is added here (and documented in the README's JSON section).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from portfleet.state import HostResult, JournalEntry, Run
+
+RUN_FIELDS = ("id", "kind", "check_mode", "status", "started_at", "finished_at", "inventory", "playbook",
+              "limit_pattern", "parent_run", "summary", "note")
+HOST_FIELDS = ("run_id", "host", "status", "detail", "facts", "settings", "finished_at")
+JOURNAL_FIELDS = ("id", "run_id", "host", "setting", "prior", "desired", "command", "state", "exit_code", "output",
+                  "created_at", "updated_at")
+
+
+def _pick(row: Any, names: Sequence[str]) -> dict[str, Any]:
+    return {name: getattr(row, name) for name in names}
+
+
+def runs_list_json(runs: Sequence[Run]) -> dict[str, Any]:
+    return {"runs": [_pick(r, RUN_FIELDS) for r in runs]}
+
+
+def run_show_json(run: Run, hosts: Sequence[HostResult], journal: Sequence[JournalEntry]) -> dict[str, Any]:
+    return {
+        "run": _pick(run, RUN_FIELDS),
+        "hosts": [_pick(h, HOST_FIELDS) for h in hosts],
+        "journal": [_pick(j, JOURNAL_FIELDS) for j in journal],
+    }

@@ -1,0 +1,115 @@
+"""A run as the state store keeps it: the run row first, each host's result as soon as the host is
+done, the end status and summary last; plus the pending-reboot bookkeeping the comparison needs.
+
+One host's failure is that host's result: an exception escaping one host's work (a portfleet bug
+tripped by an odd answer) becomes that host's `error` row, and every other host keeps its result.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Callable
+
+from portfleet.desired import DesiredState
+from portfleet.engine import Progress, rollout
+from portfleet.models import HostReport, HostStatus, RunReport, facts_json
+from portfleet.state import Store
+from portfleet.transport.base import TransportError
+
+MAX_BUG_TEXT = 300  # an unexpected exception's text is cut: it may quote a host's (untrusted) output
+
+
+def known_pending(store: Store, name: str, boot_time: datetime | None) -> dict[str, datetime]:
+    """Settings written to `name` that still wait for a boot, after dropping those the host's last
+    boot made effective (a boot after the write: DESIGN, Windows sets no flag for these)."""
+    if boot_time is not None:
+        store.clear_pending_reboots(name, boot_time)
+    return {p.setting: p.applied_at for p in store.pending_reboots(name)}
+
+
+def failure_report(plan: DesiredState, error: BaseException) -> HostReport:
+    """The report of a host whose work ended in an error: its transport status, or `error`."""
+    if isinstance(error, TransportError):
+        return HostReport(plan.name, plan.host.address, error.host_status, str(error))
+    text = f"{type(error).__name__}: {error}"[:MAX_BUG_TEXT]
+    return HostReport(plan.name, plan.host.address, HostStatus.ERROR,
+                      f"unexpected error while handling this host (a portfleet bug; please report it): {text}")
+
+
+def record(store: Store, run_id: str, report: HostReport) -> None:
+    store.record_host(run_id, report.name, str(report.status), report.detail or None, facts_json(report.facts),
+                      report.state_rows())
+
+
+def guarded(work: Callable[[DesiredState, str], HostReport]) -> Callable[[DesiredState, str], HostReport]:
+    """`work` whose ordinary exceptions become the host's own error report (see the module doc)."""
+
+    def run(plan: DesiredState, run_id: str) -> HostReport:
+        try:
+            return work(plan, run_id)
+        except Exception as exc:  # noqa: BLE001 - one host's trouble must not cost the others their results
+            return failure_report(plan, exc)
+
+    return run
+
+
+def recorded_rollout(
+    kind: str,
+    plans: list[DesiredState],
+    work: Callable[[DesiredState, str], HostReport],
+    *,
+    store: Store,
+    forks: int,
+    check: bool = False,
+    batch: Any = None,
+    max_fail_percentage: float | None = None,
+    progress: Progress | None = None,
+    inventory: str | None = None,
+    playbook: str | None = None,
+    limit: str | None = None,
+    parent_run: str | None = None,
+    warnings: list[str] | None = None,
+) -> RunReport:
+    """`work(plan, run_id)` over the plans, kept in the store as the module doc says."""
+    run_id = store.start_run(
+        kind, check_mode=check, inventory=inventory, playbook=playbook, limit_pattern=limit, parent_run=parent_run
+    )
+    safe_work = guarded(work)
+    try:
+        outcome = rollout(
+            plans,
+            lambda p: safe_work(p, run_id),
+            failed=lambda r: r.failed,
+            batch=batch,
+            max_fail_percentage=max_fail_percentage,
+            forks=forks,
+            name=lambda p: p.name,
+            status=lambda r: str(r.status),
+            progress=progress,
+            on_result=lambda p, r: record(store, run_id, r),
+        )
+    except BaseException as exc:  # a bug, not a host failure: the run row must not stay "running"
+        store.finish_run(run_id, "failed", {"error": f"{type(exc).__name__}: {exc}"[:500]})
+        raise
+    order = {p.name: i for i, p in enumerate(plans)}
+    hosts = sorted((r for _, r in outcome.results), key=lambda r: order[r.name])
+    report = RunReport(
+        kind,
+        run_id,
+        hosts,
+        check_mode=check,
+        stopped_reason=outcome.stopped_reason,
+        skipped=[p.name for p in outcome.skipped],
+        warnings=list(warnings or []),
+        inventory=inventory,
+        playbook=playbook,
+        interrupted_by=outcome.interrupted_by,
+    )
+    if outcome.interrupted:
+        status = "interrupted"
+    elif outcome.stopped_reason:
+        status = "stopped"
+    else:
+        status = "completed"
+    store.finish_run(run_id, status, report.summary())
+    return report
