@@ -11,7 +11,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from portfleet.cli.diagnose import diagnose
+from portfleet.cli.commands.diagnose import diagnose
 from portfleet.resources import playbooks_dir
 
 ENGLISH_STATES = {"LISTENING", "ESTABLISHED", "TIME_WAIT", "CLOSE_WAIT", "BOUND", "SYN_SENT", "FIN_WAIT_2"}

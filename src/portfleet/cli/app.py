@@ -7,16 +7,16 @@ import typer
 from portfleet.cli.signals import exit_code_for, interrupting
 from portfleet.exit_codes import EXIT_CODE_TABLE, EXIT_UNEXPECTED
 
-from portfleet.cli import inventory as inventory_cmd
-from portfleet.cli import lab as lab_cmd
+from portfleet.cli.commands import inventory as inventory_cmd
+from portfleet.cli.commands import lab as lab_cmd
 from portfleet.cli import reboot as reboot_cmd
-from portfleet.cli import runs as runs_cmd
-from portfleet.cli.apply import apply
-from portfleet.cli.audit import audit
-from portfleet.cli.capture import capture
-from portfleet.cli.demo import demo
-from portfleet.cli.diagnose import diagnose
-from portfleet.cli.rollback import rollback
+from portfleet.cli.commands import runs as runs_cmd
+from portfleet.cli.commands.apply import apply
+from portfleet.cli.commands.audit import audit
+from portfleet.cli.commands.capture import capture
+from portfleet.cli.commands.demo import demo
+from portfleet.cli.commands.diagnose import diagnose
+from portfleet.cli.commands.rollback import rollback
 
 app = typer.Typer(
     name="portfleet",
