@@ -141,3 +141,26 @@ def test_watch_shows_the_trend_and_when_the_range_fills(lab):
     assert app["trend"]["slope_per_min"] > 0 and app["trend"]["exhaustion_in_s"] > 0
     assert any("the range is full in about" in e for e in app["evidence"])
     assert code == 3
+
+
+def test_an_80_column_terminal_gets_whole_rows(fleet):
+    """At 80 columns no line is wider than the terminal, host and verdict are whole, and the table
+    says what it left out; the event counts name their window."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, COLUMNS="80")
+    proc = subprocess.run([sys.executable, "-m", "portfleet", "diagnose", "-i", str(fleet.inventory)],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 3, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    table = lines[: next(i for i, line in enumerate(lines) if line.startswith("└"))]
+    rows = [line for line in table if line.startswith("│") and line.split("│")[1].strip().isdigit()]
+    assert len(rows) == 6  # one line per host: nothing folded onto a second line
+    for host in ("app-01", "web-01", "legacy-01"):
+        assert any(f" {host} " in row for row in rows)
+    assert any(" EXHAUSTED " in row for row in rows)
+    assert "not shown at this width:" in proc.stdout and "--wide" in proc.stdout
+    assert "event 4227 ×" in proc.stdout and "in the last 7 days" in proc.stdout

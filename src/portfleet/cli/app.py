@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import typer
 
+from portfleet import __version__
+
+from portfleet.cli.help_format import HELP_OPTIONS
 from portfleet.cli.signals import exit_code_for, interrupting
 from portfleet.exit_codes import EXIT_CODE_TABLE, EXIT_UNEXPECTED
 
@@ -29,10 +32,25 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
     add_completion=False,
+    context_settings=HELP_OPTIONS,
     rich_markup_mode="markdown",
     # A traceback must never print locals: one of them may hold a password.
     pretty_exceptions_show_locals=False,
 )
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"portfleet {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True,
+                                 help="Show portfleet's version and exit."),
+) -> None:
+    """Keep a Windows (and Linux) fleet tuned against ephemeral TCP port exhaustion."""
+
 
 app.command()(demo)
 app.command()(audit)

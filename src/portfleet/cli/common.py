@@ -36,6 +36,14 @@ out = _console()
 err = _console(stderr=True)
 
 
+def wide_console(renderable: Any) -> Console:
+    """stdout as wide as `renderable` needs (--wide): a terminal then wraps the lines, nothing is cut."""
+    needed = out.measure(renderable, options=out.options.update(width=10_000)).maximum
+    if needed <= out.width:
+        return out
+    return Console(highlight=False, width=needed, force_terminal=out.is_terminal, color_system=out.color_system)
+
+
 class OutputFormat(str, Enum):
     table = "table"
     json = "json"
@@ -63,7 +71,7 @@ PlaybookOpt = typer.Option(
     ...,
     "-p",
     "--playbook",
-    help="Desired-state playbook (YAML): which hosts get which settings; see playbooks/port-exhaustion.yml.",
+    help="Desired-state playbook (YAML): which hosts get which settings (the shipped one: port-exhaustion.yml).",
     show_default=False,
 )
 LimitOpt = typer.Option(
@@ -87,6 +95,9 @@ TemplatesOpt = typer.Option(
     show_default=False,
 )
 TimeoutOpt = typer.Option(20, "--timeout", min=1, help="Per-operation timeout in seconds (WinRM OperationTimeout).")
+WideOpt = typer.Option(
+    False, "--wide", help="Tables at full width: every column, nothing folded (default: fit the terminal)."
+)
 AskPassOpt = typer.Option(
     False,
     "-k",

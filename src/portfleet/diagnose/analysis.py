@@ -140,8 +140,11 @@ def analyse(
     desired: Mapping[str, Any] | None = None,
     renderer: Renderer | None = None,
     host_vars: Mapping[str, Any] | None = None,
+    days: int | None = None,
 ) -> HostDiagnosis:
-    """The verdict of one host, with its evidence, recommendations and playbook warnings."""
+    """The verdict of one host, with its evidence, recommendations and playbook warnings.
+
+    `days`: the window the System events were read over (--days), named in the evidence."""
     facts = got.facts
     d = HostDiagnosis(name=name, address=address, os_version=facts.os_version, os_label=facts.os_label,
                       netstat_flags=got.netstat_flags, sampled_at=got.at, notes=list(got.notes))
@@ -174,7 +177,7 @@ def analyse(
          "source": e.source, "message": _first_sentence(e.message)}
         for e in newest.values()
     ]
-    _judge(d, procs)
+    _judge(d, procs, days)
     if on_linux:
         linux.recommend(d, got.readings)
         if desired:
@@ -198,7 +201,7 @@ def _leak_threshold(capacity: int) -> int:
     return max(LEAK_MIN_PORTS, math.ceil(capacity * LEAK_MIN_SHARE))
 
 
-def _judge(d: HostDiagnosis, procs: list[ProcessUse]) -> None:
+def _judge(d: HostDiagnosis, procs: list[ProcessUse], days: int | None = None) -> None:
     main = d.main
     if main is None or main.range is None:
         d.verdict = "unknown"
@@ -224,10 +227,12 @@ def _judge(d: HostDiagnosis, procs: list[ProcessUse]) -> None:
             f"event 4231 ×{d.exhaustion_last_day} in the last 24 h: Windows could not allocate an ephemeral port"
         )
     n4231, n4227 = d.events.get(4231, 0), d.events.get(4227, 0)
+    window = f"in the last {days} day{'s' if days != 1 else ''}" if days else "in the period read"
     if n4231 and not d.exhaustion_last_day:
-        at_risk.append(f"event 4231 ×{n4231} in the period: the port space ran out before")
+        at_risk.append(f"event 4231 ×{n4231} {window}: the port space ran out before")
     if n4227:
-        at_risk.append(f"event 4227 ×{n4227}: connections failed because a local endpoint was reused too soon (TIME_WAIT)")
+        at_risk.append(f"event 4227 ×{n4227} {window}: connections failed because a local endpoint was reused too soon "
+                       "(TIME_WAIT)")
     for p in procs:
         if p.pid in d.leak_suspects:
             held = ", ".join(f"{p.by_state[s]:,} {s}" for s in (CLOSE_WAIT, BOUND) if p.by_state.get(s))

@@ -39,7 +39,8 @@ def diagnose_host(
     try:
         with open_session(host) as session:
             got = collect(session, renderer, host, days=days)
-        return analyse(host.name, host.address, got, desired=desired, renderer=renderer, host_vars=host.vars), got
+        return analyse(host.name, host.address, got, desired=desired, renderer=renderer, host_vars=host.vars,
+                       days=days), got
     except Exception as exc:  # noqa: BLE001 - one host's failure (or an output we choke on) is its report
         return failure(host, exc), None
 
@@ -122,7 +123,7 @@ def watch(
             with open_session(host) as session:
                 s = resample(session, renderer, first)
             got = dataclasses.replace(first, at=s.at, conns=s.conns, processes=s.processes)
-            return analyse(host.name, host.address, got, desired=desired.get(host.name), renderer=renderer,
+            return analyse(host.name, host.address, got, desired=desired.get(host.name), renderer=renderer, days=report.days,
                            host_vars=host.vars), None
         except Exception as exc:  # noqa: BLE001 - as in diagnose_host
             return failure(host, exc), None

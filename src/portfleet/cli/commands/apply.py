@@ -35,6 +35,7 @@ def apply(
     timeout: int = c.TimeoutOpt,
     ca_bundle: Optional[str] = c.CaBundleOpt,
     ask_pass: bool = c.AskPassOpt,
+    wide: bool = c.WideOpt,
 ) -> None:
     """Bring hosts to the playbook's settings, in rolling batches.
 
@@ -80,7 +81,7 @@ def apply(
     if output == c.TableOrJson.json:
         write_json(report.to_json())
     else:
-        print_run(report, changes=True, check=check, diff=diff)
+        print_run(report, changes=True, check=check, diff=diff, wide=wide)
         if report.stopped_reason:
             c.err.print(f"[red]{report.stopped_reason}[/red]; not started: {', '.join(report.skipped)}")
     exit_for_run(report)

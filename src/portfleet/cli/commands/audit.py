@@ -23,6 +23,7 @@ def audit(
     timeout: int = c.TimeoutOpt,
     ca_bundle: Optional[str] = c.CaBundleOpt,
     ask_pass: bool = c.AskPassOpt,
+    wide: bool = c.WideOpt,
 ) -> None:
     """Compare every host with the playbook and report drift. Changes nothing.
 
@@ -60,5 +61,5 @@ def audit(
     elif output == c.OutputFormat.csv:
         write_csv(report)
     else:
-        print_run(report)
+        print_run(report, wide=wide)
     exit_for_run(report)

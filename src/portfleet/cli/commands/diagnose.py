@@ -6,15 +6,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.console import Group
-from rich.panel import Panel
-from rich.table import Table
-from rich.text import Text
 
 from portfleet.cli import common as c
-
-VERDICT_STYLE = {"exhausted": "bold red", "at_risk": "yellow", "healthy": "green", "unknown": "dim"}
-VERDICT_LABEL = {"exhausted": "EXHAUSTED", "at_risk": "AT RISK", "healthy": "healthy", "unknown": "unknown"}
 
 
 def diagnose(
@@ -46,6 +39,7 @@ def diagnose(
     timeout: int = c.TimeoutOpt,
     ca_bundle: Optional[str] = c.CaBundleOpt,
     ask_pass: bool = c.AskPassOpt,
+    wide: bool = c.WideOpt,
 ) -> None:
     """Find the hosts running out of ephemeral ports and the process eating them. Changes nothing.
 
@@ -58,8 +52,10 @@ def diagnose(
 
     Exit: 0 all healthy, 3 a host at risk or exhausted, 4 a host unreachable/failed, 2 bad input.
     """
-    from portfleet.diagnose import run_diagnose, watch
+    from portfleet.cli.render.diagnose_view import print_report, round_table
     from portfleet.cli.render.progress import progress_for_terminal
+    from portfleet.cli.signals import exit_code_for
+    from portfleet.diagnose import run_diagnose, watch
     from portfleet.engine import Interrupted
     from portfleet.report.json_out import write_json
 
@@ -76,9 +72,9 @@ def diagnose(
             progress=progress_for_terminal(as_table), inventory=str(inventory),
             playbook=str(playbook) if playbook else None, warnings=warnings,
         )
-    except Interrupted:
+    except Interrupted as stop:
         c.err.print("[yellow]interrupted[/yellow]")
-        raise typer.Exit(c.EXIT_INTERRUPTED)
+        raise typer.Exit(exit_code_for(stop.signum))
     if watch_s is not None and (count is None or count > 1):
         if as_table:
             c.out.print(round_table(report))
@@ -99,7 +95,7 @@ def diagnose(
     if output == c.TableOrJson.json:
         write_json(report.to_json())
     else:
-        print_report(report)
+        print_report(report, wide=wide)
         if html is not None:
             c.err.print(f"HTML report: {html}")
     raise typer.Exit(report.exit_code())
@@ -136,129 +132,3 @@ def _desired(inv: Any, playbook: Optional[Path], limit: Optional[str]) -> tuple[
     if not plans.hosts:
         warnings.append(f"playbook {playbook}: no play names any of the selected hosts")
     return {p.name: p.desired for p in plans.hosts}, warnings
-
-
-# ---- rendering for people --------------------------------------------------------------------------
-
-
-def _bar(fill: float, width: int = 16) -> Text:
-    full = min(max(fill, 0.0), 1.0)
-    n = round(full * width)
-    style = "red" if fill >= 0.95 else "yellow" if fill >= 0.60 else "green"
-    text = Text("█" * n, style=style)
-    text.append("░" * (width - n), style="dim")
-    text.append(f" {fill:>4.0%}")
-    return text
-
-
-def _consumer(d: Any) -> str:
-    p = d.culprit
-    if p is None:
-        return "-"
-    state = max(p.by_state, key=p.by_state.get) if p.by_state else ""
-    pid = f" ({p.pid})" if p.pid > 0 else ""
-    return f"{p.name}{pid}: {p.ports:,} {state}".strip()
-
-
-def _events(d: Any) -> str:
-    if not d.events_readable:
-        return "n/a"
-    if not d.events:
-        return "none"
-    return " ".join(f"{eid}×{n}" for eid, n in sorted(d.events.items(), reverse=True))
-
-
-def fleet_table(report: Any) -> Table:
-    table = Table(title=f"Ephemeral port use, {len(report.hosts)} host(s), worst first", title_justify="left")
-    for col, kw in (
-        ("#", {"justify": "right"}), ("host", {}), ("verdict", {}), ("dynamic range use", {}),
-        ("in use / capacity", {"justify": "right"}), ("top consumer", {}), ("events", {}), ("TIME_WAIT", {"justify": "right"}),
-    ):
-        table.add_column(col, **kw)
-    for i, d in enumerate(report.hosts, 1):
-        if d.failed:
-            table.add_row(str(i), d.name, Text(d.status, style="red"), Text(d.detail, style="dim"), "", "", "", "")
-            continue
-        main = d.main
-        table.add_row(
-            str(i),
-            d.name,
-            Text(VERDICT_LABEL[d.verdict], style=VERDICT_STYLE[d.verdict]),
-            _bar(d.fill) if main else Text("?", style="dim"),
-            f"{main.in_use:,} / {main.capacity:,}" if main else "?",
-            _consumer(d),
-            _events(d),
-            f"{d.timed_wait_delay} s" if d.timed_wait_delay is not None else "?",
-        )
-    return table
-
-
-def round_table(report: Any) -> Table:
-    """--watch: one compact table per round: use now, the trend and the projected exhaustion."""
-    from portfleet.diagnose import format_duration
-
-    table = Table(title=f"sample {report.rounds} at {report.generated_at:%H:%M:%S} UTC", title_justify="left")
-    for col in ("host", "verdict", "use", "in use", "trend", "full in"):
-        table.add_column(col)
-    for d in report.hosts:
-        if d.failed:
-            table.add_row(d.name, Text(d.status, style="red"), "", "", "", "")
-            continue
-        main = d.main
-        t = d.trend
-        slope = "" if t is None or t.slope_per_min is None else f"{t.slope_per_min:+,.1f}/min"
-        eta = "" if t is None else ("-" if t.exhaustion_in_s is None else format_duration(t.exhaustion_in_s))
-        table.add_row(d.name, Text(VERDICT_LABEL[d.verdict], style=VERDICT_STYLE[d.verdict]),
-                      _bar(d.fill, 10), f"{main.in_use:,}" if main else "?", slope, eta)
-    return table
-
-
-def host_panel(d: Any) -> Panel:
-    parts: list[Any] = []
-    for line in d.evidence:
-        parts.append(Text(f"• {line}"))
-    if d.processes:
-        procs = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
-        procs.add_column("process")
-        procs.add_column("pid", justify="right")
-        procs.add_column("ports", justify="right")
-        procs.add_column("by state")
-        for p in d.processes[:5]:
-            states = ", ".join(f"{s} {n:,}" for s, n in p.by_state.items())
-            if p.time_wait_likely:
-                states += f" (+{p.time_wait_likely:,} TIME_WAIT likely its own)"
-            procs.add_row(p.name, str(p.pid) if p.pid >= 0 else "-", f"{p.ports:,}", states)
-        parts.append(procs)
-    for r in d.recommendations:
-        parts.append(Text(f"→ {r.text}", style="cyan"))
-        if r.command:
-            parts.append(Text(f"    {r.command}", style="bold"))
-    for w in d.warnings:
-        parts.append(Text(f"! {w}", style="yellow"))
-    for n in d.notes:
-        parts.append(Text(f"  note: {n}", style="dim"))
-    title = f"{d.name} — {VERDICT_LABEL[d.verdict]}"
-    if d.os_label:
-        tool = d.netstat_flags if str(d.netstat_flags).startswith("ss ") else f"netstat {d.netstat_flags}"  # Linux: ss
-        title += f" ({d.os_label}, {tool})"
-    return Panel(Group(*parts), title=title, title_align="left", border_style=VERDICT_STYLE[d.verdict].split()[-1])
-
-
-def summary_line(report: Any) -> Text:
-    s = report.summary()
-    text = Text(f"{s['hosts']} host(s): ")
-    bits = [("exhausted", "bold red"), ("at_risk", "yellow"), ("healthy", "green")]
-    text.append(", ".join(f"{s[k]} {k.replace('_', ' ')}" for k, _ in bits))
-    if s["unreachable"]:
-        text.append(f", {s['unreachable']} not reached", style="red")
-    return text
-
-
-def print_report(report: Any) -> None:
-    for w in report.warnings:
-        c.err.print(f"[yellow]warning:[/yellow] {w}", soft_wrap=True)
-    c.out.print(fleet_table(report))
-    for d in report.hosts:
-        if not d.failed and (d.verdict != "healthy" or d.warnings or d.recommendations):
-            c.out.print(host_panel(d))
-    c.out.print(summary_line(report))

@@ -25,6 +25,7 @@ def rollback(
     timeout: int = c.TimeoutOpt,
     ca_bundle: Optional[str] = c.CaBundleOpt,
     ask_pass: bool = c.AskPassOpt,
+    wide: bool = c.WideOpt,
 ) -> None:
     """Put back the prior values journaled by RUN_ID (values that were absent are deleted again).
 
@@ -75,5 +76,5 @@ def rollback(
         write_json(report.to_json())
     else:
         # A rollback run carries no playbook warnings: print_run's warning lines stay empty.
-        print_run(report, title=f"Rollback of {full_id}", changes=True, check=check, diff=True)
+        print_run(report, title=f"Rollback of {full_id}", changes=True, check=check, diff=True, wide=wide)
     exit_for_run(report)

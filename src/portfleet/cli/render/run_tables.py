@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -41,6 +43,14 @@ SHORT = {
 }
 
 
+# Headers that may wrap at their spaces when the terminal is narrow.
+NARROW = {"MaxUserPort": "MaxUser Port", "TcpTimedWaitDelay": "Timed Wait"}
+
+
+def _header(key: str, narrow: bool) -> str:
+    return NARROW.get(key, SHORT.get(key, key)) if narrow else SHORT.get(key, key)
+
+
 def _styled(text: str, status: str) -> Text:
     return Text(text, style=STYLE.get(status, ""))
 
@@ -78,29 +88,107 @@ def _os(h: HostReport) -> str:
     return getattr(h.facts, "os_label", None) or h.facts.os_version or ""
 
 
-def audit_table(report: RunReport, title: str | None = None) -> Table:
+def compact_os(label: str) -> str:
+    """'Windows 10 1809 / Server 2019' -> '2019', 'Debian 12 (Linux 6.1)' -> 'Debian 12': for narrow terminals."""
+    part = label.split(" (")[0].split(" / ")[-1]
+    for prefix in ("Windows Server ", "Server "):
+        if part.startswith(prefix):
+            return part[len(prefix):]
+    return part.replace("Windows ", "Win ")
+
+
+# Rich's table with its box: one border character per column plus one, and a space of padding on
+# either side of every cell.
+_PER_COLUMN = 3
+
+
+def _widest(texts: list[str]) -> int:
+    return max((len(line) for t in texts for line in t.split("\n")), default=0)
+
+
+def _folded(text: str) -> str:
+    """A drift cell 'a → b' on two lines, for narrow terminals."""
+    return text.replace(" → ", "\n→ ")
+
+
+def audit_table(report: RunReport, title: str | None = None, *, width: int | None = None,
+                wide: bool = False) -> tuple[Table, list[str]]:
+    """The host table fitted to `width` columns, and the lines to print under it.
+
+    Host and status are never cut. When the table would be wider than the terminal, drift cells fold
+    onto two lines, the OS is shortened, then setting columns on the right and the detail column are
+    dropped (the details then follow the table, one line per host; `--wide` or `--format json` show
+    everything). `wide`: every column at its full width, whatever the terminal."""
     keys: list[str] = []
     for h in report.hosts:
         for s in h.settings:
             if s.key not in keys:
                 keys.append(s.key)
+    cells = {k: [_cell(h, k) for h in report.hosts] for k in keys}
+    names = [h.name for h in report.hosts]
+    statuses = [str(h.status) for h in report.hosts]
+    oses = [_os(h) for h in report.hosts]
+    details = [h.detail for h in report.hosts]
+    with_detail = any(details)
+    budget = None if wide or width is None else width - 1
+    used = _PER_COLUMN * 2 + max(4, _widest(names)) + max(6, _widest(statuses))
+
+    def natural(key: str) -> int:
+        return max(len(SHORT.get(key, key)), _widest([c.plain for c in cells[key]]))
+
+    def narrow(key: str) -> int:
+        header = max(len(w) for w in _header(key, True).split())
+        return max(header, _widest([_folded(c.plain) for c in cells[key]]))
+
+    fold = False
+    shown = list(keys)
+    os_text = oses
+    if budget is not None:
+        full = used + sum(natural(k) + _PER_COLUMN for k in keys) + _widest(oses) + _PER_COLUMN
+        if full > budget:
+            fold = True
+            os_text = [compact_os(o) for o in oses]
+            shown = []
+            for k in keys:
+                if used + narrow(k) + _PER_COLUMN <= budget:
+                    shown.append(k)
+                    used += narrow(k) + _PER_COLUMN
+        else:
+            used = full
+    show_os = budget is None or not fold or used + _widest(os_text) + _PER_COLUMN <= budget
+    if show_os and budget is not None and fold:
+        used += _widest(os_text) + _PER_COLUMN
+    # A detail column narrower than this would be a sliver: the details go under the table instead.
+    detail_column = with_detail and (budget is None or budget - used - _PER_COLUMN >= 24)
+
     table = Table(title=title, title_justify="left", header_style="bold", caption_justify="left")
-    table.add_column("host", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column("os", no_wrap=True)
-    for k in keys:
-        table.add_column(SHORT.get(k, k), no_wrap=True)
-    with_detail = any(h.detail for h in report.hosts)
-    if with_detail:
+    table.add_column("host", no_wrap=True, min_width=_widest(names))
+    table.add_column("status", no_wrap=True, min_width=_widest(statuses))
+    if show_os:
+        table.add_column("os", no_wrap=True, width=_widest(os_text) if fold else None)
+    for k in shown:
+        table.add_column(_header(k, fold), overflow="fold", width=narrow(k) if fold else None)
+    if detail_column:
         table.add_column("detail", overflow="fold", ratio=1)
-    for h in report.hosts:
-        row = [h.name, _styled(h.status, h.status), _os(h), *[_cell(h, k) for k in keys]]
-        if with_detail:
+    for i, h in enumerate(report.hosts):
+        row: list[Any] = [h.name, _styled(statuses[i], statuses[i])]
+        if show_os:
+            row.append(os_text[i])
+        for k in shown:
+            cell = cells[k][i]
+            row.append(Text(_folded(cell.plain), style=cell.style) if fold else cell)
+        if detail_column:
             row.append(h.detail)
         table.add_row(*row)
     if any(s.status == "pending_reboot" for h in report.hosts for s in h.settings):
         table.caption = "⟳ written, takes effect at the next reboot;  a → b: drift, a is set, b is wanted;  - absent"
-    return table
+    notes: list[str] = []
+    hidden = [SHORT.get(k, k) for k in keys if k not in shown]
+    if hidden:
+        notes.append(f"not shown at this width: {', '.join(hidden)} (use --wide, or --format json)")
+    if with_detail and not detail_column:
+        notes.extend(f"{h.name}: {h.detail}" for h in report.hosts if h.detail)
+    return table, notes
 
 
 def summary_line(report: RunReport) -> Text:

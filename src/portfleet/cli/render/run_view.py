@@ -11,14 +11,18 @@ from portfleet.cli.signals import exit_code_for
 
 
 def print_run(report: Any, *, title: str | None = None, changes: bool = False, check: bool = False,
-              diff: bool = False) -> None:
-    """The table view of a run: its warnings (stderr), the changes if asked, the host table, the summary."""
+              diff: bool = False, wide: bool = False) -> None:
+    """The table view of a run: its warnings (stderr), the changes if asked, the host table (fitted to
+    the terminal unless `wide`), the summary."""
     from portfleet.cli.render.run_tables import audit_table, print_warnings, summary_line
 
     print_warnings(c.err, report)
     if changes:
         print_changes(report, check, diff)
-    c.out.print(audit_table(report, title=title))
+    table, notes = audit_table(report, title=title, width=c.out.width, wide=wide)
+    c.wide_console(table).print(table) if wide else c.out.print(table)
+    for line in notes:
+        c.out.print(line, markup=False, highlight=False)
     c.out.print(summary_line(report))
 
 
