@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterator
 import pytest
 import yaml
 
-from portfleet.lab.control import LabControl
+from portfleet_lab.control import LabControl
 
 pytest_plugins = ["ssh_fixtures"]  # SSH test hosts in network namespaces, labs over SSH (tests/ssh_fixtures.py)
 READY_TIMEOUT = 60.0

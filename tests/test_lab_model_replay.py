@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from portfleet.lab.fleet import Fleet
-from portfleet.lab.replay import Capture, CaptureError
+from portfleet_lab.fleet import Fleet
+from portfleet_lab.replay import Capture, CaptureError
 
 NETSTAT_CP850 = "\r\nAktive Verbindungen\r\n\r\n  TCP    0.0.0.0:135            0.0.0.0:0              ABHÖREN          964\r\n"
 

@@ -10,7 +10,7 @@ What a client sees, mirrored from Win32-OpenSSH:
 - Password authentication with the lab's user and password; interactive shells are not offered.
 - No input arrives (portfleet closes stdin): a program that prompts reads end-of-file.
 
-Faults (portfleet.lab.fleet.Faults) as they show over SSH: a host that is down (rebooting) or
+Faults (portfleet_lab.fleet.Faults) as they show over SSH: a host that is down (rebooting) or
 `unreachable` has no listener (connection refused) and its connections are dropped; `wrong_password`
 refuses the password; `slow_seconds` delays a command's output; `reset_mid_command` drops the
 connection after the command ran and before its output is sent. `http_500` has no SSH counterpart.
@@ -36,7 +36,7 @@ import paramiko
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from portfleet.lab.winrs import codec_for
+from portfleet_lab.winrs import codec_for
 
 SSH_PORT = 2222  # 22 needs root; every host has its own loopback address, so one port serves all
 HOST_KEY_FILE = "ssh_host_ed25519_key"
