@@ -20,6 +20,7 @@ import yaml
 
 from portfleet_lab.auth import Authenticator, NtlmCredentialStore
 from portfleet_lab.control import ControlServer
+from portfleet_lab.fleet import Fleet
 from portfleet_lab.server import HTTP_PORT, HTTPS_PORT, LabServer
 from portfleet_lab.tls import LabTls
 
@@ -126,8 +127,6 @@ def write_inventory(path: Path, document: dict[str, Any]) -> None:
 
 
 def _open_fleet(opts: ServeOptions) -> Any:
-    from portfleet_lab.fleet import Fleet  # the model; imported here so --help stays fast
-
     return Fleet.open(
         opts.state_dir,
         hosts=opts.hosts,
@@ -221,7 +220,7 @@ async def _serve(opts: ServeOptions, out: TextIO) -> int:
 
 def _start_ssh(opts: ServeOptions, fleet: Any, inventory: Path, document: dict[str, Any]) -> tuple[Any, Path]:
     """Start the SSH listeners; write `<stem>-ssh.yml` and its known_hosts file next to the inventory."""
-    from portfleet_lab import ssh_server as ssh
+    from portfleet_lab import ssh_server as ssh  # paramiko is loaded only when --ssh asks for it
 
     key = ssh.load_host_key(opts.state_dir)
     server = ssh.LabSshServer(fleet, key, port=opts.ssh_port)

@@ -21,6 +21,7 @@ file a client needs is written next to the SSH inventory (`ssh_inventory_documen
 
 from __future__ import annotations
 
+import copy
 import hmac
 import logging
 import os
@@ -75,8 +76,6 @@ def known_hosts_text(fleet: Any, port: int, key: paramiko.PKey) -> str:
 
 def ssh_inventory_document(winrm_document: dict[str, Any], *, port: int, known_hosts: Path) -> dict[str, Any]:
     """The WinRM inventory's hosts and groups, reached over SSH instead (ansible_connection: ssh)."""
-    import copy
-
     doc = copy.deepcopy(winrm_document)
     windows = doc["all"]["children"]["windows"]
 
