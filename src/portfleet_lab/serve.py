@@ -1,5 +1,6 @@
-"""`portfleet lab serve`: open (or create) a lab fleet, serve every host's WinRM endpoint, write the Ansible
-inventory, print one line per host and a final "ready" line, and run until SIGINT/SIGTERM.
+"""`portfleet lab serve` / `python -m portfleet_lab serve`: open (or create) a lab fleet, serve every host's
+WinRM endpoint, write the Ansible inventory, print one line per host and a final "ready" line, and run until
+SIGINT/SIGTERM.
 
 With --ssh the hosts also answer SSH (portfleet_lab.ssh_server) on --ssh-port of their address, and a
 second inventory is written next to the first: `<stem>-ssh.yml` (ansible_connection: ssh) with its

@@ -1,4 +1,7 @@
-"""`portfleet lab ...`"""
+"""`portfleet lab ...`: the typer face of the lab (portfleet_lab), which has no CLI library of its own.
+
+portfleet_lab is imported inside each command, so every other portfleet command starts without loading the lab.
+"""
 
 from __future__ import annotations
 
