@@ -1,52 +1,40 @@
 """Capture files: what a real host answered, replayed by a lab host.
 
-Format (JSON, UTF-8), written by ``portfleet capture`` and read by ``Fleet.open(..., replay={name: path})``::
+The format, portfleet-capture/1, is documented in docs/capture-format.md (fields, types, versions); this is
+the lab's reader of it. `portfleet capture` writes it with the tool's own code (src/portfleet/capture.py):
+the lab imports nothing of the tool, the document is the contract.
 
-    {
-      "format": "portfleet-capture/1",
-      "metadata": {
-        "hostname": "SRV-APP-07",              # as `hostname` printed it
-        "os_version": "10.0.17763.6414",       # the number `ver` printed ("Microsoft Windows [Version ...]")
-        "captured_at": "2026-11-20T09:14:03Z",  # ISO 8601, UTC
-        "tool_version": "portfleet 0.1.0",
-        "codepage": 437,                       # code page the WinRS shell used for the output bytes
-        "locale": "en-US"                      # optional: display language of the host
-      },
-      "commands": [
-        {"command": "ver", "stdout": "\\r\\nMicrosoft Windows [Version 10.0.17763.6414]\\r\\n",
-         "stderr": "", "exit_code": 0},
-        {"command": "netstat -anoq", "stdout_b64": "DQpBY3RpdmUg...", "stderr": "", "exit_code": 0}
-      ]
-    }
-
-Rules:
-- Per entry, each stream is given either as text (``stdout`` / ``stderr``: the decoded output, CRLF kept)
-  or as raw bytes (``stdout_b64`` / ``stderr_b64``: base64 of exactly the bytes received, for output that
-  is not valid in the capture's code page). Bytes are decoded with ``metadata.codepage`` (cp437 if absent)
-  so that the lab, encoding in the same code page, sends the very same bytes back.
-- ``command`` is the full command line as sent (WinRS command and arguments joined by spaces). A lab
-  host answers an identical command line (only surrounding whitespace ignored; case matters) with that
-  entry. When one command line was captured several times, the answers are given in capture order and the
-  last one repeats.
-- Any other command line gets cmd.exe's "'x' is not recognized as an internal or external command" error
-  with exit code 9009 (nothing else is made up for a replayed host).
-- ``metadata.hostname``/``os_version`` are informative; ``os_version`` also becomes the lab host's version.
+What the reader holds to (docs/capture-format.md "Versions"): it refuses a version it does not know and a
+file that breaks the schema, each with a CaptureError naming the file and the field, and ignores fields it
+does not know. A host backed by a capture answers an identical command line with the recorded entry (in
+order, the last repeating) and anything else with cmd.exe's 9009 error.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
+import codecs
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .cmd import messages
 
-FORMAT = "portfleet-capture/1"
+FORMAT_NAME = "portfleet-capture"
+READS_VERSIONS = ("1",)  # the versions of docs/capture-format.md this reader implements
+DEFAULT_CODEPAGE = 437
+DOC = "docs/capture-format.md"
 
 
 class CaptureError(ValueError):
-    pass
+    """A capture file this lab cannot replay; the message names the file and what is wrong."""
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 @dataclass
@@ -67,29 +55,37 @@ class Capture:
     def load(cls, path: Path) -> "Capture":
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError) as exc:  # unreadable, not UTF-8, not JSON
             raise CaptureError(f"{path}: cannot read capture file: {exc}") from exc
+        except RecursionError:  # json nests arrays with recursion: "[[[[..." deep enough exhausts the stack
+            raise CaptureError(f"{path}: cannot read capture file: nested too deeply") from None
         return cls.from_dict(data, str(path))
 
     @classmethod
-    def from_dict(cls, data: dict, path: str = "<capture>") -> "Capture":
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise CaptureError(f"{path}: not a {FORMAT} file")
-        meta = data.get("metadata") or {}
-        codepage = int(meta.get("codepage") or 437)
-        encoding = f"cp{codepage}" if codepage != 65001 else "utf-8"
+    def from_dict(cls, data: Any, path: str = "<capture>") -> "Capture":
+        check_version(data, path)
+        meta = data.get("metadata", {})
+        if not isinstance(meta, dict):
+            raise CaptureError(f"{path}: metadata must be an object")
+        hostname = _optional(meta, "hostname", str, "", f"{path}: metadata.")
+        os_version = _optional(meta, "os_version", str, None, f"{path}: metadata.")
+        locale = _optional(meta, "locale", str, "en-US", f"{path}: metadata.")
+        codepage = _optional(meta, "codepage", int, DEFAULT_CODEPAGE, f"{path}: metadata.")
+        encoding = _codec(codepage, path)
+        entries = data.get("commands")
+        if not isinstance(entries, list):
+            raise CaptureError(f"{path}: commands must be an array (of command entries)")
         answers: dict[str, list[tuple[str, str, int]]] = {}
-        for i, entry in enumerate(data.get("commands") or []):
-            try:
-                command = str(entry["command"]).strip()
-                out = _stream(entry, "stdout", encoding)
-                err = _stream(entry, "stderr", encoding)
-                code = int(entry["exit_code"])
-            except (KeyError, TypeError, ValueError) as exc:
-                raise CaptureError(f"{path}: commands[{i}] is invalid: {exc}") from exc
+        for i, entry in enumerate(entries):
+            where = f"{path}: commands[{i}]."
+            if not isinstance(entry, dict):
+                raise CaptureError(f"{path}: commands[{i}] must be an object")
+            command = _required(entry, "command", str, where).strip()
+            code = _required(entry, "exit_code", int, where)
+            out = _stream(entry, "stdout", encoding, where)
+            err = _stream(entry, "stderr", encoding, where)
             answers.setdefault(command, []).append((out, err, code))
-        return cls(path, str(meta.get("hostname", "")), meta.get("os_version"), codepage,
-                   str(meta.get("locale") or "en-US"), answers)
+        return cls(path, hostname, os_version, codepage, locale, answers)
 
     def answer(self, command_line: str) -> tuple[str, str, int]:
         key = command_line.strip()
@@ -102,11 +98,57 @@ class Capture:
         return entries[min(n, len(entries) - 1)]
 
 
-def _stream(entry: dict, name: str, encoding: str) -> str:
-    if f"{name}_b64" in entry:
-        raw = base64.b64decode(entry[f"{name}_b64"], validate=True)
+def check_version(data: Any, path: str) -> None:
+    """A capture file of a version this lab reads, or a CaptureError that says which version it found."""
+    fmt = data.get("format") if isinstance(data, dict) else None
+    prefix = FORMAT_NAME + "/"
+    if not isinstance(fmt, str) or not fmt.startswith(prefix):
+        raise CaptureError(f'{path}: not a capture file: "format" must be "{prefix}N", got {_short(fmt)} ({DOC})')
+    version = fmt[len(prefix):]
+    if version not in READS_VERSIONS:
+        reads = ", ".join(prefix + v for v in READS_VERSIONS)
+        raise CaptureError(f"{path}: capture format version {_short(version)} is not one this lab reads "
+                           f"(it reads {reads}); replay it with the portfleet release that wrote it ({DOC})")
+
+
+def _is(value: object, kind: type) -> bool:
+    # JSON true/false arrive as bool, a subclass of int: never an integer field's value
+    return isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+
+
+def _type_name(kind: type) -> str:
+    return {str: "a string", int: "an integer"}[kind]
+
+
+def _required(obj: dict, key: str, kind: type, where: str) -> Any:
+    if key not in obj:
+        raise CaptureError(f"{where}{key} is missing")
+    if not _is(obj[key], kind):
+        raise CaptureError(f"{where}{key} must be {_type_name(kind)}, got {_short(obj[key])}")
+    return obj[key]
+
+
+def _optional(obj: dict, key: str, kind: type, default: Any, where: str) -> Any:
+    if obj.get(key) is None:
+        return default
+    return _required(obj, key, kind, where)
+
+
+def _codec(codepage: int, path: str) -> str:
+    name = "utf-8" if codepage == 65001 else f"cp{codepage}"
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        raise CaptureError(f"{path}: metadata.codepage {codepage} is not a code page this lab knows") from None
+    return name
+
+
+def _stream(entry: dict, name: str, encoding: str, where: str) -> str:
+    if entry.get(f"{name}_b64") is not None:
+        encoded = _required(entry, f"{name}_b64", str, where)
+        try:
+            raw = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            raise CaptureError(f"{where}{name}_b64 is not valid base64") from None
         return raw.decode(encoding, errors="replace")
-    value = entry.get(name, "")
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be text")
-    return value
+    return _optional(entry, name, str, "", where)
