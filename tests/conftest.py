@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterator
 import pytest
 import yaml
 
-from portfleet.lab.control import LabControl
+from portfleet_lab.control import LabControl
 
 pytest_plugins = ["ssh_fixtures"]  # SSH test hosts in network namespaces, labs over SSH (tests/ssh_fixtures.py)
 READY_TIMEOUT = 60.0
@@ -119,7 +119,8 @@ def start_lab(workdir: Path, **options: Any) -> RunningLab:
 
     Options: hosts=3, profile="mixed", seed=1, https=False, time_scale=1.0, latency=0.0,
     allow_unencrypted=False, replay=None ({host: capture path}), state_dir=None, first_address=None,
-    inventory=None. Pass the `state_dir` of a stopped lab to restart it from its saved state. An address
+    inventory=None, entry=("portfleet", "lab") (the module and words before `serve`: ("portfleet_lab",) runs the
+    lab on its own). Pass the `state_dir` of a stopped lab to restart it from its saved state. An address
     block found in use (a lab left over by another session) is skipped for the next one.
     """
     retryable = options.get("first_address") is None and options.get("state_dir") is None
@@ -151,12 +152,13 @@ def _launch(
     state_dir: Path | None = None,
     first_address: str | None = None,
     inventory: Path | None = None,
+    entry: tuple[str, ...] = ("portfleet", "lab"),
 ) -> RunningLab:
     state_dir = state_dir or workdir / "state"
     inventory = inventory or workdir / "inventory.yml"
     first_address = first_address or _next_first_address(hosts + len(replay or {}))
     cmd = [
-        sys.executable, "-m", "portfleet", "lab", "serve",
+        sys.executable, "-m", *entry, "serve",
         "--hosts", str(hosts),
         "--inventory-out", str(inventory),
         "--state-dir", str(state_dir),

@@ -354,7 +354,7 @@ class SshLab:
     errors: list[str]
 
     def control(self) -> Any:
-        from portfleet.lab.control import LabControl
+        from portfleet_lab.control import LabControl
 
         return LabControl(self.state_dir)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from portfleet.lab.fleet import Fleet
+from portfleet_lab.fleet import Fleet
 
 DEFAULT = "\r\nProtocol tcp Dynamic Port Range\r\n---------------------------------\r\nStart Port      : 49152\r\nNumber of Ports : 16384\r\n\r\n"
 
@@ -54,7 +54,7 @@ def test_boundaries_are_accepted(host):
 
 
 def test_store_active_is_lost_at_boot(fleet, host):
-    from portfleet.lab.fleet import apply_boot
+    from portfleet_lab.fleet import apply_boot
 
     host.execute("netsh int ipv4 set dynamicport tcp start=20000 num=1000 store=active")
     assert "Start Port      : 20000" in host.execute("netsh int ipv4 show dynamicport tcp").stdout

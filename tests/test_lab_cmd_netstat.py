@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from portfleet.lab.fleet import Fleet
+from portfleet_lab.fleet import Fleet
 
 HEADER = "\r\nActive Connections\r\n\r\n  Proto  Local Address          Foreign Address        State           PID\r\n"
 ROW = re.compile(r"^  (TCP|UDP)    (\S+)\s+(\S+)\s+([A-Z_]*)\s+(\d+)$")

@@ -7,7 +7,7 @@ from base64 import b64encode
 import pytest
 import winrm
 
-from portfleet.lab.fleet import Fleet
+from portfleet_lab.fleet import Fleet
 
 
 def encoded(script: str) -> str:

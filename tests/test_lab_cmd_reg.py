@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from portfleet.lab.fleet import Fleet
+from portfleet_lab.fleet import Fleet
 
 PARAMS = r"HKLM\SYSTEM\CurrentControlSet\Services\Tcpip\Parameters"
 FULL = r"HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Services\Tcpip\Parameters"

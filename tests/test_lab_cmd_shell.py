@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from portfleet.lab.fleet import Fleet
+from portfleet_lab.fleet import Fleet
 
 NOT_RECOGNIZED = "'{}' is not recognized as an internal or external command,\r\noperable program or batch file.\r\n"
 

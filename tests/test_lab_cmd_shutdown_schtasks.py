@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from portfleet.lab.fleet import Fleet
+from portfleet_lab.fleet import Fleet
 
 CREATE = ('schtasks /create /tn portfleet-reboot /sc once /sd {sd} /st {st} /tr "shutdown /r /t 300" '
           '/ru SYSTEM /f')

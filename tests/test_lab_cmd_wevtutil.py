@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from portfleet.lab.fleet import Fleet
+from portfleet_lab.fleet import Fleet
 
 Q_PORTS = 'wevtutil qe System /q:"*[System[(EventID=4227 or EventID=4231)]]" /f:text /c:{n} /rd:true'
 

@@ -8,10 +8,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from portfleet.lab.clock import LabClock
-from portfleet.lab.cmd import shell
-from portfleet.lab.cmd.base import Ctx
-from portfleet.lab.profiles import Plan, build_host
+from portfleet_lab.clock import LabClock
+from portfleet_lab.cmd import shell
+from portfleet_lab.cmd.base import Ctx
+from portfleet_lab.profiles import Plan, build_host
 
 INTL = r'"HKCU\Control Panel\International"'
 NOW = datetime(2026, 2, 7, 14, 5, 9, tzinfo=timezone.utc).timestamp()  # Saturday 7 February 2026

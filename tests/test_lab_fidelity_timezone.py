@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from portfleet.lab.clock import LabClock
-from portfleet.lab.cmd import shell
-from portfleet.lab.cmd.base import Ctx
-from portfleet.lab.fleet import Fleet
-from portfleet.lab.profiles import Plan, build_host
+from portfleet_lab.clock import LabClock
+from portfleet_lab.cmd import shell
+from portfleet_lab.cmd.base import Ctx
+from portfleet_lab.fleet import Fleet
+from portfleet_lab.profiles import Plan, build_host
 
 TZI = r'"HKLM\SYSTEM\CurrentControlSet\Control\TimeZoneInformation"'
 WINTER = datetime(2026, 1, 15, 12, 0, tzinfo=timezone.utc).timestamp()

@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from portfleet.lab.clock import LabClock
-from portfleet.lab.cmd import shell
-from portfleet.lab.cmd.base import Ctx
-from portfleet.lab.profiles import Plan, build_host
+from portfleet_lab.clock import LabClock
+from portfleet_lab.cmd import shell
+from portfleet_lab.cmd.base import Ctx
+from portfleet_lab.profiles import Plan, build_host
 
 CAPTURE = Path(__file__).parent / "data" / "windows" / "wevtutil-security-ws2022.txt"
 NOW = datetime(2026, 7, 15, 12, 0, tzinfo=timezone.utc).timestamp()  # New York is on EDT (UTC-4)

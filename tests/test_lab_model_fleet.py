@@ -11,7 +11,7 @@ from collections import Counter
 import psutil
 import pytest
 
-from portfleet.lab.fleet import BOOT_LAB_SECONDS, Fleet
+from portfleet_lab.fleet import BOOT_LAB_SECONDS, Fleet
 
 PARAMS = r"HKLM\SYSTEM\CurrentControlSet\Services\Tcpip\Parameters"
 FULL = r"HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Services\Tcpip\Parameters"

@@ -11,7 +11,7 @@ import spnego
 import winrm
 from winrm.exceptions import InvalidCredentialsError, WinRMTransportError
 
-from portfleet.lab import encryption
+from portfleet_lab import encryption
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import requests
 import winrm
 from winrm.exceptions import InvalidCredentialsError, WinRMOperationTimeoutError, WinRMTransportError
 
-from portfleet.lab.control import LabControlError
+from portfleet_lab.control import LabControlError
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,11 @@
 A RecordingSession wraps the real session and keeps each command line with its raw outputs and
 exit code; the capture then runs the very code paths audit and diagnose run (read_host, collect), so
 the recorded command lines are exactly the ones a replaying lab host will be asked. Writes are never
-sent: a capture changes nothing on the host. Format: portfleet-capture/1 (README "Capture files").
+sent: a capture changes nothing on the host.
+
+Format: portfleet-capture/1, documented in docs/capture-format.md (fields, types, versions). The lab reads
+it with its own code (portfleet_lab/replay.py); a change to what is written here follows that document's
+versioning rule, and tests/test_capture_format.py checks what is written against the document.
 """
 
 from __future__ import annotations

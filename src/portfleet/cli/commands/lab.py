@@ -1,4 +1,7 @@
-"""`portfleet lab ...`"""
+"""`portfleet lab ...`: the typer face of the lab (portfleet_lab), which has no CLI library of its own.
+
+portfleet_lab is imported inside each command, so every other portfleet command starts without loading the lab.
+"""
 
 from __future__ import annotations
 
@@ -67,8 +70,8 @@ def serve(
 
     Prints one line per host, then a line starting with "ready" once every host accepts connections.
     """
-    from portfleet.lab.serve import ServeError, ServeOptions, parse_replay
-    from portfleet.lab.serve import serve as run_serve
+    from portfleet_lab.serve import ServeError, ServeOptions, parse_replay
+    from portfleet_lab.serve import serve as run_serve
 
     try:
         options = ServeOptions(
@@ -131,7 +134,7 @@ def fault(
     state_dir: Path = typer.Option(Path("lab-state"), "--state-dir", help=STATE_DIR_HELP),
 ) -> None:
     """Inject or remove a fault on a host of a running lab; prints the host's faults as JSON."""
-    from portfleet.lab.control import LabControl, LabControlError
+    from portfleet_lab.control import LabControl, LabControlError
 
     try:
         changes = fault_changes(kind, off)
@@ -152,7 +155,7 @@ def show(
     state_dir: Path = typer.Option(Path("lab-state"), "--state-dir", help=STATE_DIR_HELP),
 ) -> None:
     """Print the model of one host of a running lab as JSON (registry, port ranges, TCP table summary, ...)."""
-    from portfleet.lab.control import LabControl, LabControlError
+    from portfleet_lab.control import LabControl, LabControlError
 
     try:
         data = LabControl(state_dir).host(host)

@@ -1,10 +1,14 @@
-"""What every simulated tool gets (Ctx) and gives back (Output), plus Windows argv splitting."""
+"""What every simulated tool gets (Ctx, the Interpreter running it) and gives back (Output), plus Windows argv
+splitting.
+
+The Interpreter is handed to each tool so that no tool imports the shell: the shell imports the table of
+tools (tools.py), and a tool that runs other programs (cmd /c, powershell) asks the interpreter for them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, Protocol
 from zoneinfo import ZoneInfo
 
 if TYPE_CHECKING:
@@ -69,6 +73,24 @@ class Ctx:
     @property
     def locale(self) -> str:
         return self.host.locale
+
+
+class Interpreter(Protocol):
+    """The cmd.exe a tool runs under, as far as a tool may use it."""
+
+    errorlevel: int
+
+    def program(self, name: str) -> "Handler | None":
+        """The tool a program name (lower case, no extension) runs on this host; None: not installed."""
+        ...
+
+    def run_nested(self, line: str) -> Output:
+        """`cmd /c LINE`: a child cmd.exe on the same host that starts with this one's ERRORLEVEL."""
+        ...
+
+
+# One simulated program: (the command line's view of the host, the argument tail as typed, the interpreter).
+Handler = Callable[[Ctx, str, Interpreter], Output]
 
 
 def split_args(text: str) -> list[str]:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from portfleet.lab.http import Connection, Listener, Request, Response
+from portfleet_lab.http import Connection, Listener, Request, Response
 
 CONTROL_FILE = "control.json"
 FAULT_FIELDS = ("unreachable", "wrong_password", "slow_seconds", "reset_mid_command", "http_500")

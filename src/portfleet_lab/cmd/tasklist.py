@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 
-from .base import Ctx, Output, split_args
+from .base import Ctx, Interpreter, Output, split_args
 from .messages import group_thousands, lang
 from ..model import Process
 
@@ -56,7 +56,7 @@ def _error(text: str) -> Output:
     return Output().err(text).exit(1)
 
 
-def run(ctx: Ctx, tail: str, shell) -> Output:
+def run(ctx: Ctx, tail: str, shell: Interpreter) -> Output:
     args = split_args(tail)
     fmt = "table"
     header = True

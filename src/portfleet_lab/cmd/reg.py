@@ -24,7 +24,7 @@ References:
 
 from __future__ import annotations
 
-from .base import Ctx, Output, split_args
+from .base import Ctx, Interpreter, Output, split_args
 from .messages import lang
 from ..model import ROOTS, RegValue
 
@@ -56,7 +56,7 @@ def _t(ctx: Ctx, key: str, **kw: str) -> str:
     return texts[key].format(**kw)
 
 
-def run(ctx: Ctx, tail: str, shell) -> Output:
+def run(ctx: Ctx, tail: str, shell: Interpreter) -> Output:
     args = split_args(tail)
     if not args or args[0].lower() not in OPS:
         if args and args[0] in ("/?", "-?"):

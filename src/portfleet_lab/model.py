@@ -1,7 +1,7 @@
 """State of one simulated Windows host, as plain dataclasses that round-trip through JSON.
 
 Big things are stored as generator parameters (``TcpTable``), not as rows, so that one lab process can
-hold 1,000 hosts: the netstat rows are produced on demand by ``portfleet.lab.cmd.netstat``.
+hold 1,000 hosts: the netstat rows are produced on demand by ``portfleet_lab.cmd.netstat``.
 """
 
 from __future__ import annotations

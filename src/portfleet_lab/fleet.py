@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import events
 from .clock import LabClock
-from .cmd import shell
+from .cmd import netstat, shell
 from .cmd.base import Ctx
 from .model import (
     CBS_REBOOT_PENDING,
@@ -26,7 +26,7 @@ from .model import (
     HostState,
     PortRange,
 )
-from .profiles import build_host, plan_fleet
+from .profiles import Plan, build_host, plan_fleet
 from .replay import Capture
 from .store import StateDir
 
@@ -108,8 +108,6 @@ class LabHost:
 
     def _log_exhaustion(self, now: float) -> None:
         """While the leak keeps the dynamic range full, Tcpip keeps logging 4227/4231 (every few lab hours)."""
-        from .cmd import netstat
-
         s = self.state
         if s.tcp.leak is None or netstat.plan_counts(s, self._fleet.clock, now)["free"] > 0:
             return
@@ -135,8 +133,6 @@ class LabHost:
 
     # -- snapshot
     def to_json(self) -> dict:
-        from .cmd import netstat
-
         with self._lock:
             s = self.state
             data = s.to_json()
@@ -235,8 +231,6 @@ class Fleet:
             if host is None:
                 last = max(ipaddress.IPv4Address(h.address) for h in self.hosts) if self.hosts else \
                     ipaddress.IPv4Address(self.meta["first_address"]) - 1
-                from .profiles import Plan
-
                 plan = Plan(name, "app", "2022", "default")  # a stand-in model; the capture answers
                 state = build_host(plan, len(self.hosts), str(last + 1), self.meta["seed"], self.clock.now())
                 state.groups, state.role = ["replay"], "replay"

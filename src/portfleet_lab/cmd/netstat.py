@@ -23,7 +23,7 @@ import random
 from collections import Counter
 from typing import Iterator
 
-from .base import Ctx, Output
+from .base import Ctx, Interpreter, Output, split_args
 from .messages import lang
 from ..clock import LabClock
 from ..model import HostState
@@ -249,9 +249,7 @@ def _usage(modern: bool) -> str:
         "\r\n\r\n" + body + "\r\n"
 
 
-def run(ctx: Ctx, tail: str, shell) -> Output:
-    from .base import split_args
-
+def run(ctx: Ctx, tail: str, shell: Interpreter) -> Output:
     host = ctx.host
     modern = not host.is_legacy
     has_q = modern and host.build >= 9600

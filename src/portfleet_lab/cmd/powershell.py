@@ -24,7 +24,8 @@ import base64
 import binascii
 import re
 
-from .base import Ctx, Output, split_args
+from .base import Ctx, Interpreter, Output, split_args
+from .environment import environment
 
 _PARAMS = [  # (name, shortest accepted prefix), as powershell.exe 5.1 matches them
     ("encodedcommand", "e"), ("ec", "ec"), ("executionpolicy", "ex"), ("command", "c"), ("noprofile", "nop"),
@@ -55,7 +56,7 @@ def _param(word: str) -> str | None:
     return None
 
 
-def run(ctx: Ctx, tail: str, shell) -> Output:
+def run(ctx: Ctx, tail: str, shell: Interpreter) -> Output:
     args = split_args(tail)
     script: str | None = None
     i = 0
@@ -125,8 +126,6 @@ def _statements(script: str) -> list[tuple[int, int, str, str]]:
 
 def _expand(ctx: Ctx, text: str, lastexit: int) -> str:
     def env(m: re.Match) -> str:
-        from .shell import environment
-
         values = {k.lower(): v for k, v in environment(ctx, lastexit).items()}
         return values.get(m.group(1).lower(), "")
 
@@ -146,9 +145,7 @@ def _literals(ctx: Ctx, text: str, lastexit: int) -> list[str]:
     return out
 
 
-def _run_script(ctx: Ctx, shell, script: str, *, clixml: bool) -> Output:
-    from . import tools
-
+def _run_script(ctx: Ctx, shell: Interpreter, script: str, *, clixml: bool) -> Output:
     out = Output()
     errors: list[str] = []
     lastexit = 0
@@ -190,8 +187,9 @@ def _run_script(ctx: Ctx, shell, script: str, *, clixml: bool) -> Output:
         program = head.strip("'\"").replace("/", "\\").rsplit("\\", 1)[-1].lower()
         if program.endswith(".exe"):
             program = program[:-4]
-        handler = tools.lookup(program, ctx.host) if program not in ("powershell",) else None
-        if handler is None or program in tools.INTERNAL:
+        # cmd.exe's internal commands (echo, set, ...) are not programs: PowerShell cannot find them either
+        handler = shell.program(program) if program != "powershell" else None
+        if handler is None:
             errors.append(_not_found(head, lineno, col, source))
             success = False
             continue

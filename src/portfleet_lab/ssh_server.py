@@ -10,7 +10,7 @@ What a client sees, mirrored from Win32-OpenSSH:
 - Password authentication with the lab's user and password; interactive shells are not offered.
 - No input arrives (portfleet closes stdin): a program that prompts reads end-of-file.
 
-Faults (portfleet.lab.fleet.Faults) as they show over SSH: a host that is down (rebooting) or
+Faults (portfleet_lab.fleet.Faults) as they show over SSH: a host that is down (rebooting) or
 `unreachable` has no listener (connection refused) and its connections are dropped; `wrong_password`
 refuses the password; `slow_seconds` delays a command's output; `reset_mid_command` drops the
 connection after the command ran and before its output is sent. `http_500` has no SSH counterpart.
@@ -21,6 +21,7 @@ file a client needs is written next to the SSH inventory (`ssh_inventory_documen
 
 from __future__ import annotations
 
+import copy
 import hmac
 import logging
 import os
@@ -36,7 +37,7 @@ import paramiko
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from portfleet.lab.winrs import codec_for
+from portfleet_lab.winrs import codec_for
 
 SSH_PORT = 2222  # 22 needs root; every host has its own loopback address, so one port serves all
 HOST_KEY_FILE = "ssh_host_ed25519_key"
@@ -75,8 +76,6 @@ def known_hosts_text(fleet: Any, port: int, key: paramiko.PKey) -> str:
 
 def ssh_inventory_document(winrm_document: dict[str, Any], *, port: int, known_hosts: Path) -> dict[str, Any]:
     """The WinRM inventory's hosts and groups, reached over SSH instead (ansible_connection: ssh)."""
-    import copy
-
     doc = copy.deepcopy(winrm_document)
     windows = doc["all"]["children"]["windows"]
 

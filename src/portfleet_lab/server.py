@@ -2,7 +2,7 @@
 request path of `POST /wsman` (HTTP -> auth -> message encryption -> WS-Man -> WinRS), tick timers that take
 hosts down and up for reboots, and fault enforcement.
 
-Faults (portfleet.lab.fleet.Faults), as a client sees them:
+Faults (portfleet_lab.fleet.Faults), as a client sees them:
 - unreachable: no listener, so connection refused; open connections are aborted.
 - wrong_password: the host does not accept the lab password: 401 (pywinrm: InvalidCredentialsError). Checked
   when a client authenticates: a connection NTLM-authenticated before the fault keeps working, as on Windows
@@ -25,11 +25,11 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
-from portfleet.lab import encryption, wsman
-from portfleet.lab.auth import Authenticator, ConnectionAuth
-from portfleet.lab.http import Connection, Listener, Request, Response
-from portfleet.lab.tls import LabTls
-from portfleet.lab.winrs import ResetConnection, ShellService
+from portfleet_lab import encryption, wsman
+from portfleet_lab.auth import Authenticator, ConnectionAuth
+from portfleet_lab.http import Connection, Listener, Request, Response
+from portfleet_lab.tls import LabTls
+from portfleet_lab.winrs import ResetConnection, ShellService
 
 HTTP_PORT = 5985
 HTTPS_PORT = 5986
@@ -40,7 +40,7 @@ SOAP_CONTENT_TYPE = "application/soap+xml;charset=UTF-8"
 
 @dataclass
 class HostEndpoint:
-    host: Any  # portfleet.lab.fleet.LabHost
+    host: Any  # portfleet_lab.fleet.LabHost
     shells: ShellService
     listeners: list[Listener] = field(default_factory=list)
 

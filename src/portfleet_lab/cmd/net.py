@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from .. import intl, wintz
-from .base import Ctx, Output, split_args
+from .base import Ctx, Interpreter, Output, split_args
 from .messages import lang
 
 _SYNTAX = (
@@ -37,7 +37,7 @@ def _local_now_bias(ctx: Ctx, ts: float) -> datetime:
     return datetime.fromtimestamp(ts, tz=timezone.utc).replace(tzinfo=None) - timedelta(minutes=bias)
 
 
-def run(ctx: Ctx, tail: str, shell) -> Output:
+def run(ctx: Ctx, tail: str, shell: Interpreter) -> Output:
     args = [a.lower() for a in split_args(tail)]
     if not args or not "statistics".startswith(args[0]) or len(args[0]) < 4:
         if args and args[0] in ("helpmsg", "help"):

@@ -30,7 +30,7 @@ import re
 from datetime import datetime, timezone
 from typing import Callable
 
-from .base import Ctx, Output, split_args
+from .base import Ctx, Interpreter, Output, split_args
 from .messages import lang
 from ..model import Event
 
@@ -46,7 +46,7 @@ class QueryError(Exception):
     pass
 
 
-def run(ctx: Ctx, tail: str, shell) -> Output:
+def run(ctx: Ctx, tail: str, shell: Interpreter) -> Output:
     args = split_args(tail)
     if not args:
         return Output().out(_USAGE).exit(0)

@@ -1,7 +1,8 @@
-"""`portfleet lab serve`: open (or create) a lab fleet, serve every host's WinRM endpoint, write the Ansible
-inventory, print one line per host and a final "ready" line, and run until SIGINT/SIGTERM.
+"""`portfleet lab serve` / `python -m portfleet_lab serve`: open (or create) a lab fleet, serve every host's
+WinRM endpoint, write the Ansible inventory, print one line per host and a final "ready" line, and run until
+SIGINT/SIGTERM.
 
-With --ssh the hosts also answer SSH (portfleet.lab.ssh_server) on --ssh-port of their address, and a
+With --ssh the hosts also answer SSH (portfleet_lab.ssh_server) on --ssh-port of their address, and a
 second inventory is written next to the first: `<stem>-ssh.yml` (ansible_connection: ssh) with its
 known_hosts file `<stem>-known_hosts`."""
 
@@ -18,10 +19,11 @@ from typing import Any, TextIO
 
 import yaml
 
-from portfleet.lab.auth import Authenticator, NtlmCredentialStore
-from portfleet.lab.control import ControlServer
-from portfleet.lab.server import HTTP_PORT, HTTPS_PORT, LabServer
-from portfleet.lab.tls import LabTls
+from portfleet_lab.auth import Authenticator, NtlmCredentialStore
+from portfleet_lab.control import ControlServer
+from portfleet_lab.fleet import Fleet
+from portfleet_lab.server import HTTP_PORT, HTTPS_PORT, LabServer
+from portfleet_lab.tls import LabTls
 
 from .profiles import PROFILES
 
@@ -126,8 +128,6 @@ def write_inventory(path: Path, document: dict[str, Any]) -> None:
 
 
 def _open_fleet(opts: ServeOptions) -> Any:
-    from portfleet.lab.fleet import Fleet  # the model; imported here so --help stays fast
-
     return Fleet.open(
         opts.state_dir,
         hosts=opts.hosts,
@@ -221,7 +221,7 @@ async def _serve(opts: ServeOptions, out: TextIO) -> int:
 
 def _start_ssh(opts: ServeOptions, fleet: Any, inventory: Path, document: dict[str, Any]) -> tuple[Any, Path]:
     """Start the SSH listeners; write `<stem>-ssh.yml` and its known_hosts file next to the inventory."""
-    from portfleet.lab import ssh_server as ssh
+    from portfleet_lab import ssh_server as ssh  # paramiko is loaded only when --ssh asks for it
 
     key = ssh.load_host_key(opts.state_dir)
     server = ssh.LabSshServer(fleet, key, port=opts.ssh_port)

@@ -16,62 +16,14 @@ Interpreter (CMD.EXE) parse scripts?"):
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 
-from .. import intl
-from . import messages
-from .base import STDERR, STDOUT, Ctx, Output
+from .. import intl, wintz
+from . import internal, messages, tools
+from .base import STDERR, STDOUT, Ctx, Handler, Output
+from .environment import environment
 
-# ---------------------------------------------------------------- environment
-
-
-def environment(ctx: Ctx, errorlevel: int) -> dict[str, str]:
-    """The variables a WinRS cmd shell sees (names matched case-insensitively)."""
-    h = ctx.host
-    local = ctx.local()
-    user = ctx.user
-    env = {
-        "ALLUSERSPROFILE": r"C:\ProgramData",
-        "APPDATA": rf"C:\Users\{user}\AppData\Roaming",
-        "COMPUTERNAME": h.name.upper(),
-        "ComSpec": r"C:\Windows\system32\cmd.exe",
-        "HOMEDRIVE": "C:",
-        "HOMEPATH": rf"\Users\{user}",
-        "LOCALAPPDATA": rf"C:\Users\{user}\AppData\Local",
-        "NUMBER_OF_PROCESSORS": "4",
-        "OS": "Windows_NT",
-        "Path": r"C:\Windows\system32;C:\Windows;C:\Windows\System32\Wbem;C:\Windows\System32\WindowsPowerShell\v1.0\\",
-        "PATHEXT": ".COM;.EXE;.BAT;.CMD;.VBS;.VBE;.JS;.JSE;.WSF;.WSH;.MSC",
-        "PROCESSOR_ARCHITECTURE": "AMD64",
-        "ProgramData": r"C:\ProgramData",
-        "ProgramFiles": r"C:\Program Files",
-        "PROMPT": "$P$G",
-        "PUBLIC": r"C:\Users\Public",
-        "SystemDrive": "C:",
-        "SystemRoot": r"C:\Windows",
-        "TEMP": rf"C:\Users\{user}\AppData\Local\Temp",
-        "TMP": rf"C:\Users\{user}\AppData\Local\Temp",
-        "USERDOMAIN": h.name.upper(),
-        "USERNAME": user,
-        "USERPROFILE": rf"C:\Users\{user}",
-        "windir": r"C:\Windows",
-    }
-    if h.is_legacy:  # Server 2003 profile paths (no C:\Users before Vista)
-        env["USERPROFILE"] = rf"C:\Documents and Settings\{user}"
-        env["APPDATA"] = rf"C:\Documents and Settings\{user}\Application Data"
-        env["HOMEPATH"] = rf"\Documents and Settings\{user}"
-        env["TEMP"] = env["TMP"] = rf"C:\Documents and Settings\{user}\Local Settings\Temp"
-        del env["LOCALAPPDATA"], env["ProgramData"], env["PUBLIC"]
-        env["ALLUSERSPROFILE"] = r"C:\Documents and Settings\All Users"
-    env.update(ctx.env)
-    # Dynamic variables (https://learn.microsoft.com/windows-server/administration/windows-commands/set_1)
-    env["ERRORLEVEL"] = str(errorlevel)
-    env["DATE"] = intl.cmd_date(h, local)
-    env["TIME"] = messages.cmd_time(local, ctx.locale)
-    env["CD"] = env["USERPROFILE"]
-    env["RANDOM"] = str(random.randint(0, 32767))
-    return env
+# ---------------------------------------------------------------- expansion
 
 
 def expand(text: str, env: dict[str, str]) -> str:
@@ -343,11 +295,18 @@ def parse(line: str) -> Node | None:
 
 
 class Shell:
-    """Runs one parsed command line; holds ERRORLEVEL between its commands."""
+    """Runs one parsed command line; holds ERRORLEVEL between its commands. Each tool gets it as its
+    base.Interpreter (program lookup, cmd /c)."""
 
     def __init__(self, ctx: Ctx, errorlevel: int = 0) -> None:
         self.ctx = ctx
         self.errorlevel = errorlevel
+
+    def program(self, name: str) -> Handler | None:
+        return tools.lookup(name, self.ctx.host)
+
+    def run_nested(self, line: str) -> Output:
+        return Shell(self.ctx, self.errorlevel).run_line(line)
 
     def run_line(self, line: str) -> Output:
         # cmd /c stops reading its command line at the first line feed
@@ -442,8 +401,6 @@ class Shell:
 
     # -- one command
     def simple(self, text: str, stdin: str | None) -> Output:
-        from . import tools  # late: tools import this module for cmd /c
-
         body = text.lstrip(" \t;,=")
         if body.startswith("@"):
             body = body[1:].lstrip()
@@ -454,15 +411,15 @@ class Shell:
         for name in ("echo", "rem"):
             if low.startswith(name) and (len(low) == len(name) or low[len(name)] in " \t.:/\\(=,;+[]"):
                 arg = _unescape(body[len(name) :])
-                return tools.internal(name, self, arg, stdin)
+                return internal.run(name, self.ctx, arg, self.errorlevel)
         first, tail = _first_token(body)
         program = _program_name(_unescape(first))
         ctx = self.ctx
         ctx.stdin = stdin
         tail = _unescape(tail)
-        if program in tools.INTERNAL:
-            return tools.internal(program, self, tail, stdin)
-        handler = tools.lookup(program, ctx.host)
+        if program in internal.NAMES:
+            return internal.run(program, ctx, tail, self.errorlevel)
+        handler = self.program(program)
         if handler is None:
             return Output().err(messages.not_recognized(_unescape(first), ctx.locale)).exit(9009)
         return handler(ctx, tail, self)
@@ -499,8 +456,6 @@ def run_line(ctx: Ctx, line: str, errorlevel: int = 0) -> Output:
     Before it runs, the registry is brought to what Windows would show at ctx.now: ActiveTimeBias follows the
     daylight saving time of the host's zone, and the user's International key exists (hosts saved by an older
     lab lack both)."""
-    from .. import wintz
-
     if wintz.refresh(ctx.host, ctx.now) | intl.ensure(ctx.host):
         ctx.changed = True
     return Shell(ctx, errorlevel).run_line(line)

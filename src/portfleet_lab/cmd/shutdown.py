@@ -12,7 +12,7 @@ Issuing a restart writes USER32 event 1074 at once; the restart itself happens w
 
 from __future__ import annotations
 
-from .base import Ctx, Output, split_args
+from .base import Ctx, Interpreter, Output, split_args
 from .messages import lang
 from .. import events
 from ..model import PendingShutdown
@@ -48,7 +48,7 @@ _USAGE = (
 )
 
 
-def run(ctx: Ctx, tail: str, shell) -> Output:
+def run(ctx: Ctx, tail: str, shell: Interpreter) -> Output:
     host = ctx.host
     args = split_args(tail)
     if not args or args[0] in ("/?", "-?"):

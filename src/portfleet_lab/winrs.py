@@ -28,8 +28,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from portfleet.lab import wsman
-from portfleet.lab.wsman import WsmanRequest
+from portfleet_lab import wsman
+from portfleet_lab.wsman import WsmanRequest
 
 MAX_SHELLS_PER_USER = 30
 IDLE_TIMEOUT = 7200.0

@@ -20,7 +20,7 @@ References:
 
 from __future__ import annotations
 
-from .base import Ctx, Output, split_args
+from .base import Ctx, Interpreter, Output, split_args
 from .messages import lang
 from ..model import ExcludedRange, PortRange
 
@@ -74,7 +74,7 @@ def _not_found(ctx: Ctx, args: list[str]) -> Output:
     return Output().out(_text(ctx, "notfound", cmd=" ".join(args)) + "\r\n\r\n").exit(1)
 
 
-def run(ctx: Ctx, tail: str, shell) -> Output:
+def run(ctx: Ctx, tail: str, shell: Interpreter) -> Output:
     args = split_args(tail)
     if not args:
         # interactive netsh reads commands from stdin; under WinRS stdin ends at once

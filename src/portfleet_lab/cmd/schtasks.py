@@ -21,7 +21,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from .. import intl
-from .base import Ctx, Output, split_args
+from .base import Ctx, Interpreter, Output, split_args
 from ..model import ScheduledTask
 
 _NEVER = datetime(1999, 11, 30)  # "Last Run Time" of a task that never ran, in the user's formats
@@ -55,7 +55,7 @@ def _switches(args: list[str], takes: set[str], flags: set[str], sub: str) -> di
     return out
 
 
-def run(ctx: Ctx, tail: str, shell) -> Output:
+def run(ctx: Ctx, tail: str, shell: Interpreter) -> Output:
     args = split_args(tail)
     if not args:
         return _query(ctx, {})
