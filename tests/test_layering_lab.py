@@ -124,7 +124,7 @@ def test_the_tool_imports_the_lab_only_in_its_lab_command():
     root = SRC / "portfleet"
     importers = {s.module for s in all_sites(root) if top_level(s.target) == "portfleet_lab"}
     # `portfleet lab serve|fault|show` calls into the lab; nothing else does (the demo runs it as a process)
-    assert importers == {"portfleet.cli.lab"}
+    assert importers == {"portfleet.cli.commands.lab"}
 
 
 def test_no_import_cycle_among_lab_modules():
