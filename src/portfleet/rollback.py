@@ -8,6 +8,7 @@ from typing import Any
 from portfleet.desired import DesiredState
 from portfleet.state import Store
 from portfleet.values import from_json
+from portfleet.wording import article
 
 # Journal states in which the host may have been changed: a write that was sent ("intent" with no
 # outcome means the connection died mid-write) or confirmed. "failed" writes changed nothing.
@@ -28,7 +29,7 @@ def rollback_targets(store: Store, run_id: str) -> tuple[str, list[RollbackTarge
     """Per host, the value each setting had before the run's FIRST write to it."""
     run = store.get_run(run_id)
     if run.kind not in ("apply", "rollback"):
-        raise RollbackError(f"run {run.id} is a {run.kind} run: it changed nothing to roll back")
+        raise RollbackError(f"run {run.id} is {article(run.kind)} run: it changed nothing to roll back")
     if run.check_mode:
         raise RollbackError(f"run {run.id} was a --check run: it changed nothing to roll back")
     priors: dict[str, dict[str, Any]] = {}

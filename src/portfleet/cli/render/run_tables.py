@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from portfleet.models import HostReport, RunReport
+from portfleet.wording import plural
 
 STYLE = {
     "compliant": "green",
@@ -193,7 +194,7 @@ def audit_table(report: RunReport, title: str | None = None, *, width: int | Non
 
 def summary_line(report: RunReport) -> Text:
     s = report.summary()
-    parts = [f"{s['hosts']} hosts"]
+    parts = [plural(s["hosts"], "host")]
     for key in ("compliant", "drift", "pending_reboot", "unreachable", "auth_failed", "error", "skipped"):
         if s.get(key):
             parts.append(f"{s[key]} {key}")
