@@ -100,7 +100,7 @@ class HostLog:
 
     sessions: int = 0  # open_session calls for this host
     connections: int = 0  # shells opened (a session connects on its first command, as WinRMSession)
-    commands: list[str] = field(default_factory=list)  # lines that reached the host (or its fault)
+    commands: list[str] = field(default_factory=list)  # lines that reached the host (run, or faulted)
 
 
 @dataclass
@@ -132,6 +132,7 @@ class FleetDouble:
         self.password = self.fleet.password
         self._logs: dict[str, HostLog] = defaultdict(HostLog)
         self._faults: dict[str, list[CommandFault]] = defaultdict(list)
+        self._observers: dict[str, list[Callable[[str], None]]] = defaultdict(list)
         self._lock = threading.Lock()
 
     # -- the fleet -------------------------------------------------------------------------------
@@ -174,6 +175,11 @@ class FleetDouble:
     def garbage_on(self, name: str, when: Callable[[str], bool] = lambda line: True, text: str = GARBAGE) -> None:
         """Matching commands answer `text` (exit 0) instead of running: an output no parser expects."""
         self._faults[name].append(CommandFault("garbage", when, text))
+
+    def observe(self, name: str, callback: Callable[[str], None]) -> None:
+        """Call `callback(line)` as each command reaches the host, before it runs (e.g. to look at the
+        state store at that moment)."""
+        self._observers[name].append(callback)
 
     def _fault_for(self, name: str, line: str) -> CommandFault | None:
         with self._lock:
@@ -261,7 +267,6 @@ class DoubleSession:
         else:
             self._double.tick()
         lab = self._lab
-        self._double._record(self.host, line=command)
         dropped = requests.exceptions.ConnectionError("('Connection aborted.', ConnectionResetError(104, 'reset'))")
         # A host that went down (or was faulted away) aborted its connections: the next request is reset.
         if not lab.is_up or lab.faults.unreachable or lab.state.boot_count != self._boot_count:
@@ -270,6 +275,9 @@ class DoubleSession:
         if lab.faults.http_500:
             self._lab = None
             raise self._error(WinRMTransportError("http", 500, ""), opening=False)
+        self._double._record(self.host, line=command)
+        for callback in list(self._double._observers.get(self.host, [])):
+            callback(command)
         fault = self._double._fault_for(self.host, command)
         if fault is not None and fault.kind == "garbage":
             return Result(command, fault.text, "", 0)
@@ -318,3 +326,14 @@ def tcp_range(double: FleetDouble, name: str, family: str = "ipv4") -> tuple[int
     """The host's active TCP dynamic range (start, num), seen from the lab's side."""
     r = double.lab_host(name).state.ranges[f"{family} tcp"]
     return r.start, r.num
+
+
+def lab_snapshot(double: FleetDouble, name: str) -> dict[str, Any]:
+    """What a write could change on a host, from the lab's side: the two Tcpip values and every range."""
+    state = double.lab_host(name).state
+    return {
+        "MaxUserPort": registry_dword(double, name, "MaxUserPort"),
+        "TcpTimedWaitDelay": registry_dword(double, name, "TcpTimedWaitDelay"),
+        "ranges": {k: (r.start, r.num) for k, r in state.ranges.items()},
+        "ranges_persistent": {k: (r.start, r.num) for k, r in state.ranges_persistent.items()},
+    }
