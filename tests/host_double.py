@@ -244,13 +244,14 @@ class DoubleSession:
 
     def _connect(self) -> Any:
         self._double.tick()
+        refused = requests.exceptions.ConnectionError("[Errno 111] Connection refused")
         try:
             lab = self._double.fleet.host(self._target.address)
-        except KeyError:
-            raise self._error(requests.exceptions.ConnectionError("[Errno 111] Connection refused"), opening=True) from None
+        except KeyError:  # no lab host at that address: nothing listens there
+            raise self._error(refused, opening=True) from None
         # The lab listens only while the host is up and not faulted unreachable (lab/server.py).
         if not lab.is_up or lab.faults.unreachable:
-            raise self._error(requests.exceptions.ConnectionError("[Errno 111] Connection refused"), opening=True)
+            raise self._error(refused, opening=True)
         if lab.faults.http_500:
             raise self._error(WinRMTransportError("http", 500, ""), opening=True)
         credentials = (self._target.username.lower(), self._target.password)
@@ -337,3 +338,23 @@ def lab_snapshot(double: FleetDouble, name: str) -> dict[str, Any]:
         "ranges": {k: (r.start, r.num) for k, r in state.ranges.items()},
         "ranges_persistent": {k: (r.start, r.num) for k, r in state.ranges_persistent.items()},
     }
+
+
+def windows_reboot_pending(double: FleetDouble, name: str) -> bool:
+    """Whether Windows itself flags a reboot on the host (CBS RebootPending), seen from the lab's side."""
+    return double.lab_host(name).state.registry.find_key(lab_model.CBS_REBOOT_PENDING) is not None
+
+
+SHIPPED_TUNED_RANGE = (10000, 55536)  # playbooks/port-exhaustion.yml's TCP ranges on Vista and later
+
+
+def lab_drift(double: FleetDouble, name: str) -> set[str]:
+    """The settings of the shipped playbooks/port-exhaustion.yml a host does not hold, judged on the
+    lab's side (its registry and ranges, not portfleet's parsers)."""
+    tw, mup = registry_dword(double, name, "TcpTimedWaitDelay"), registry_dword(double, name, "MaxUserPort")
+    if double.lab_host(name).state.is_legacy:
+        return {k for k, ok in (("MaxUserPort", mup == 65534), ("TcpTimedWaitDelay", tw == 30)) if not ok}
+    checks = (("MaxUserPort", mup is None), ("TcpTimedWaitDelay", tw == 30),
+              ("dynamicport.ipv4.tcp", tcp_range(double, name) == SHIPPED_TUNED_RANGE),
+              ("dynamicport.ipv6.tcp", tcp_range(double, name, "ipv6") == SHIPPED_TUNED_RANGE))
+    return {k for k, ok in checks if not ok}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from host_double import FleetDouble, lab_snapshot, registry_dword, tcp_range
+from host_double import SHIPPED_TUNED_RANGE as TUNED, FleetDouble, lab_drift, lab_snapshot, registry_dword, tcp_range
 from portfleet.apply import run_converge
 from portfleet.read_host import read_command
 from portfleet.render import Renderer
@@ -18,7 +18,6 @@ from portfleet.rollback import RollbackError, rollback_plans, rollback_targets
 from portfleet.state import Store
 
 PLAYBOOK = playbooks_dir() / "port-exhaustion.yml"
-TUNED = (10000, 55536)
 REBOOT_KEYS = {"MaxUserPort", "TcpTimedWaitDelay"}
 
 
@@ -44,17 +43,6 @@ def rollback(double: FleetDouble, store: Store, run_id: str, *, check: bool = Fa
     assert missing == []
     return run_converge("rollback", plans, open_session=double.open_session, renderer=Renderer(), store=store,
                         check=check, forks=4, parent_run=full_id)
-
-
-def lab_drift(double: FleetDouble, name: str) -> set[str]:
-    """The settings of the shipped playbook a host does not hold, judged on the lab's side."""
-    tw, mup = registry_dword(double, name, "TcpTimedWaitDelay"), registry_dword(double, name, "MaxUserPort")
-    if double.lab_host(name).state.is_legacy:
-        return {k for k, ok in (("MaxUserPort", mup == 65534), ("TcpTimedWaitDelay", tw == 30)) if not ok}
-    checks = (("MaxUserPort", mup is None), ("TcpTimedWaitDelay", tw == 30),
-              ("dynamicport.ipv4.tcp", tcp_range(double, name) == TUNED),
-              ("dynamicport.ipv6.tcp", tcp_range(double, name, "ipv6") == TUNED))
-    return {k for k, ok in checks if not ok}
 
 
 def by_name(report) -> dict:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from host_double import FleetDouble, registry_dword, tcp_range
+from host_double import FleetDouble, lab_drift, registry_dword, tcp_range
 from portfleet.apply import run_converge
 from portfleet.audit import run_audit
 from portfleet.read_host import read_command
@@ -18,7 +18,6 @@ from portfleet.resources import playbooks_dir
 from portfleet.state import Store
 
 PLAYBOOK = playbooks_dir() / "port-exhaustion.yml"
-TUNED = (10000, 55536)
 
 
 @pytest.fixture
@@ -37,14 +36,6 @@ def audit(double: FleetDouble, store: Store, playbook: Path = PLAYBOOK, limit: s
                      store=store, forks=4, inventory=str(double.inventory_path), playbook=str(playbook))
 
 
-def drifts_on_the_lab(double: FleetDouble, name: str) -> bool:
-    """What the shipped playbook wants, judged from the lab's own model."""
-    tw, mup = registry_dword(double, name, "TcpTimedWaitDelay"), registry_dword(double, name, "MaxUserPort")
-    if double.lab_host(name).state.is_legacy:
-        return (tw, mup) != (30, 65534)
-    return tw != 30 or mup is not None or tcp_range(double, name) != TUNED or tcp_range(double, name, "ipv6") != TUNED
-
-
 def by_name(doc: dict) -> dict[str, dict]:
     return {h["name"]: h for h in doc["hosts"]}
 
@@ -53,7 +44,7 @@ def test_drift_and_compliant_hosts_as_the_lab_holds_them_one_session_one_read(do
     report = audit(double, store)
     doc = report.to_json()
     hosts = by_name(doc)
-    expected = {n: "drift" if drifts_on_the_lab(double, n) else "compliant" for n in double.names}
+    expected = {n: "drift" if lab_drift(double, n) else "compliant" for n in double.names}
     assert {n: h["status"] for n, h in hosts.items()} == expected
     assert set(expected.values()) == {"drift", "compliant"}  # the mixed profile has both
     assert doc["summary"]["drift"] == sum(1 for s in expected.values() if s == "drift")
@@ -117,14 +108,15 @@ def test_written_values_stay_pending_until_the_host_boots_again(double, store):
 
 def test_a_host_answering_garbage_is_an_error_alone(double, store):
     double.garbage_on("web-03")
-    clean = {n: ("drift" if drifts_on_the_lab(double, n) else "compliant") for n in double.names}
+    clean = {n: ("drift" if lab_drift(double, n) else "compliant") for n in double.names}
     report = audit(double, store)
     hosts = by_name(report.to_json())
     bad = hosts["web-03"]
     assert bad["status"] == "error"
     assert {s["status"] for s in bad["settings"]} == {"unreadable"}
     assert "unreadable" in bad["detail"]
-    assert {n: h["status"] for n, h in hosts.items() if n != "web-03"} == {n: s for n, s in clean.items() if n != "web-03"}
+    others = {n: h["status"] for n, h in hosts.items() if n != "web-03"}
+    assert others == {n: s for n, s in clean.items() if n != "web-03"}
     assert report.exit_code() == 4
     assert store.get_run(report.run_id).status == "completed"
 
@@ -143,3 +135,24 @@ def test_unreachable_and_refused_credentials_never_run_a_command(double, store):
         assert hosts[name]["settings"] == []
     assert double.password not in str(report.to_json())
     assert all(h["status"] in ("drift", "compliant") for n, h in hosts.items() if n not in ("app-02", "sql-01"))
+
+
+def test_a_modern_host_with_maxuserport_is_told_why_its_range_comes_back(double, store, tmp_path):
+    playbook = tmp_path / "ranges-only.yml"
+    playbook.write_text(
+        "- name: ranges only\n  hosts: windows:!legacy\n  settings:\n"
+        "    dynamicport: {ipv4: {tcp: {start: 10000, num: 55536}}}\n"
+    )
+    hosts = by_name(audit(double, store, playbook).to_json())
+    check = {h.name: h for h in run_converge("apply", double.desired(playbook), open_session=double.open_session,
+                                             renderer=Renderer(), store=store, check=True, forks=4).hosts}
+    noted = []
+    for name, host in hosts.items():
+        value = registry_dword(double, name, "MaxUserPort")
+        if value is None:
+            assert "MaxUserPort" not in host["detail"] and "MaxUserPort" not in check[name].detail
+            continue
+        noted.append(name)
+        note = f"MaxUserPort={value} is set: at every boot Windows resets the TCP range to 1024-{value}"
+        assert note in host["detail"] and note in check[name].detail
+    assert noted == ["sql-02"]  # the mixed profile's modern host with an old installer's MaxUserPort

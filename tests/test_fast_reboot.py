@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from host_double import FleetDouble
+from host_double import FleetDouble, windows_reboot_pending
 from portfleet.apply import run_converge
 from portfleet.reboot.executor import RebootExecutor, RunOptions, Target, controller_identity
 from portfleet.reboot.needs import assess
@@ -18,7 +18,6 @@ from portfleet.resources import playbooks_dir
 from portfleet.state import RebootStore
 
 PLAYBOOK = playbooks_dir() / "port-exhaustion.yml"
-CBS_REBOOT_PENDING = r"HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\Windows\CurrentVersion\Component Based Servicing\RebootPending"
 
 
 @pytest.fixture
@@ -40,7 +39,7 @@ def apply(double: FleetDouble, store: RebootStore, limit: str):
 def test_assess_finds_what_portfleet_wrote_and_what_windows_flags(double, store):
     applied = apply(double, store, "web-02,legacy-01")
     assert {h.name: h.status for h in applied.hosts} == {"web-02": "pending_reboot", "legacy-01": "pending_reboot"}
-    windows_pending = [h.name for h in double.fleet.hosts if h.state.registry.find_key(CBS_REBOOT_PENDING)]
+    windows_pending = [n for n in double.names if windows_reboot_pending(double, n)]
     assert len(windows_pending) == 1  # the mixed profile's host with Windows' own reboot pending
     double.set_faults("sql-01", unreachable=True)
     reads = {n: len(double.commands(n)) for n in double.names}
