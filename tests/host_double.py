@@ -7,9 +7,10 @@ MockTransport is for the code above httpx. What is real here and what is not:
   for a Command, so the same texts, CRLF line ends and exit codes a client gets over WinRM), reboots
   driven by the lab's own timers (`Fleet.tick`), the inventory (written as `portfleet lab serve` writes
   it, read by portfleet.inventory), the connection vars (mapped by transport.factory.winrm_target) and
-  the error classification (WinRMSession's own, fed the exceptions pywinrm/requests raise).
-- not modelled: HTTP, NTLM, WS-Man, encryption, connect retries with backoff (a refused host stays
-  refused within a second), `slow_seconds` (an answer is given at once: what pywinrm returns once
+  the error classification (WinRMSession._classify, fed the exceptions pywinrm/requests raise, so a
+  failed host's detail reads as it does over the wire).
+- not modelled: HTTP, NTLM, WS-Man, encryption, connect retries with backoff (no sleeps: a refused host
+  is refused at once), the lab fault `slow_seconds` (the answer comes at once: what pywinrm returns once
   the output is ready). Those stay covered by the end-to-end tests over real HTTP.
 
 Time is a VirtualClock: the lab's wall time plus an offset the test moves forward, so a reboot (45 lab
@@ -45,8 +46,8 @@ from portfleet.lab import (  # the only import of the lab in the tests' fast lay
 )
 
 WINRM_HTTP_PORT = 5985
-# What a host that answers garbage prints by default: binary noise in the OEM page, a begin marker with
-# no name, an unterminated one, a long line. No section of it is what the batched read asked for.
+# What a host that answers garbage prints by default: control characters, replacement characters, a
+# begin marker with no name, one with no end, a long line. No section of it is what a read asked for.
 GARBAGE = "\x00\x1b[2J\ufffd\ufffdPORTFLEET:BEGIN:\r\nPORTFLEET:BEGIN:facts.ver\r\n" + "\u00e4" * 5000 + "\r\n\x7f"
 
 
@@ -65,6 +66,7 @@ class VirtualClock(lab_clock.LabClock):
         return time.time() + self._offset
 
     def advance(self, seconds: float) -> None:
+        """Move wall time on (lab durations are these seconds times the fleet's time_scale)."""
         if seconds < 0:
             raise ValueError("time only moves forward")
         with self._lock:
@@ -120,9 +122,10 @@ class FleetDouble:
     """A lab fleet in process, its inventory file, and a Session factory for the library."""
 
     def __init__(self, root: Path, *, hosts: int = 8, profile: str = "mixed", seed: int = 7,
-                 time_scale: float = 1.0) -> None:
+                 time_scale: float = 1.0, state_dir: Path | None = None) -> None:
+        """A new fleet under `root`, or the one kept in `state_dir` (a lab's state directory, or a copy)."""
         self.root = Path(root)
-        self.fleet = lab_fleet.Fleet.open(self.root / "lab", hosts=hosts, profile=profile, seed=seed,
+        self.fleet = lab_fleet.Fleet.open(state_dir or self.root / "lab", hosts=hosts, profile=profile, seed=seed,
                                           time_scale=time_scale)
         self.clock = VirtualClock(time_scale)
         self.fleet.clock = self.clock  # every model call takes "now" from here from now on
