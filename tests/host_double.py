@@ -290,7 +290,9 @@ class DoubleSession:
             self._lab = None  # WinRMSession drops its protocol after a failed command
             raise self._error(dropped, opening=False)
         if out.waiting_for_input:
-            # At a prompt with no stdin the command stays Running; WinRMSession gives up after command_timeout.
+            # At a prompt with no stdin the command stays Running; WinRMSession gives up after command_timeout
+            # and drops its connection.
+            self._lab = None
             raise TransportError(
                 "timeout",
                 f"{self.host} ({self._target.endpoint}): command still running after "
