@@ -1,0 +1,158 @@
+"""Audit over the host double (tests/host_double.py): the library in process, a real SQLite store.
+
+Expected statuses come from the lab's side (its registry and ranges), never from portfleet's parsers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from host_double import FleetDouble, lab_drift, registry_dword, tcp_range
+from portfleet.apply import run_converge
+from portfleet.audit import run_audit
+from portfleet.read_host import read_command
+from portfleet.render import Renderer
+from portfleet.resources import playbooks_dir
+from portfleet.state import Store
+
+PLAYBOOK = playbooks_dir() / "port-exhaustion.yml"
+
+
+@pytest.fixture
+def double(tmp_path: Path) -> FleetDouble:
+    return FleetDouble(tmp_path / "fleet", hosts=10, seed=7)
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    with Store(tmp_path / "state.db") as s:
+        yield s
+
+
+def audit(double: FleetDouble, store: Store, playbook: Path = PLAYBOOK, limit: str | None = None):
+    return run_audit(double.desired(playbook, limit), open_session=double.open_session, renderer=Renderer(),
+                     store=store, forks=4, inventory=str(double.inventory_path), playbook=str(playbook))
+
+
+def by_name(doc: dict) -> dict[str, dict]:
+    return {h["name"]: h for h in doc["hosts"]}
+
+
+def test_drift_and_compliant_hosts_as_the_lab_holds_them_one_session_one_read(double, store):
+    report = audit(double, store)
+    doc = report.to_json()
+    hosts = by_name(doc)
+    expected = {n: "drift" if lab_drift(double, n) else "compliant" for n in double.names}
+    assert {n: h["status"] for n, h in hosts.items()} == expected
+    assert set(expected.values()) == {"drift", "compliant"}  # the mixed profile has both
+    assert doc["summary"]["drift"] == sum(1 for s in expected.values() if s == "drift")
+    assert report.exit_code() == 3
+    # Values are the lab's, read through its reg/netsh texts.
+    for name, host in hosts.items():
+        actual = {s["key"]: s["actual"] for s in host["settings"]}
+        assert actual["TcpTimedWaitDelay"] == registry_dword(double, name, "TcpTimedWaitDelay")
+        if not double.lab_host(name).state.is_legacy:
+            start, num = tcp_range(double, name)
+            got = actual["dynamicport.ipv4.tcp"]
+            assert (got["start"], got["num"]) == (start, num)
+    # One session and ONE batched read per host, the same command line for every host.
+    renderer = Renderer()
+    for host in double.inventory().hosts:
+        assert double.sessions(host.name) == 1 and double.log(host.name).connections == 1
+        assert double.commands(host.name) == [read_command(renderer, host)]
+    # The store holds the run and each host's row as the report says.
+    run = store.get_run(report.run_id)
+    assert (run.kind, run.status) == ("audit", "completed")
+    assert {r.host: r.status for r in store.host_results(report.run_id)} == expected
+
+
+def test_windows_2003_has_no_dynamic_range_setting_unsupported_not_drift(double, store, tmp_path):
+    playbook = tmp_path / "ranges-everywhere.yml"
+    playbook.write_text(
+        "- name: ranges and TIME_WAIT on every host\n  hosts: windows\n  settings:\n"
+        "    TcpTimedWaitDelay: 30\n    dynamicport: {ipv4: {tcp: {start: 10000, num: 55536}}}\n"
+    )
+    legacy = by_name(audit(double, store, playbook, limit="legacy").to_json())["legacy-01"]
+    assert legacy["facts"]["os_version"] == "5.2.3790"
+    settings = {s["key"]: s for s in legacy["settings"]}
+    assert settings["dynamicport.ipv4.tcp"]["status"] == "unsupported"
+    assert "has no netsh dynamic port range; MaxUserPort applies" in settings["dynamicport.ipv4.tcp"]["detail"]
+    assert settings["TcpTimedWaitDelay"]["status"] == "drift"  # absent on the lab host: 120 s
+    assert legacy["status"] == "drift"
+    assert double.commands("legacy-01")[0].startswith("echo PORTFLEET:BEGIN:facts.ver & ver")
+
+
+def test_written_values_stay_pending_until_the_host_boots_again(double, store):
+    name = "web-02"  # Windows defaults: TcpTimedWaitDelay absent, default ranges
+    applied = run_converge("apply", double.desired(PLAYBOOK, name), open_session=double.open_session,
+                           renderer=Renderer(), store=store, check=False, forks=1)
+    assert [h.status for h in applied.hosts] == ["pending_reboot"]
+
+    host = by_name(audit(double, store, limit=name).to_json())[name]
+    assert host["status"] == "pending_reboot"
+    tw = next(s for s in host["settings"] if s["key"] == "TcpTimedWaitDelay")
+    assert tw["status"] == "pending_reboot" and tw["actual"] == 30
+    assert "host last booted" in tw["detail"]
+    assert {s["key"]: s["status"] for s in host["settings"]}["dynamicport.ipv4.tcp"] == "ok"  # netsh: at once
+    assert [p.setting for p in store.pending_reboots(name)] == ["TcpTimedWaitDelay"]
+
+    assert double.lab_host(name).execute('shutdown /r /t 0 /c "maintenance"').exit_code == 0
+    assert double.advance(1) == [("down", name)]
+    assert double.advance(120) == [("up", name)]
+    after = by_name(audit(double, store, limit=name).to_json())[name]
+    assert after["status"] == "compliant"
+    assert store.pending_reboots(name) == []  # the audit cleared what the boot made effective
+
+
+def test_a_host_answering_garbage_is_an_error_alone(double, store):
+    double.garbage_on("web-03")
+    clean = {n: ("drift" if lab_drift(double, n) else "compliant") for n in double.names}
+    report = audit(double, store)
+    hosts = by_name(report.to_json())
+    bad = hosts["web-03"]
+    assert bad["status"] == "error"
+    assert {s["status"] for s in bad["settings"]} == {"unreadable"}
+    assert "unreadable" in bad["detail"]
+    others = {n: h["status"] for n, h in hosts.items() if n != "web-03"}
+    assert others == {n: s for n, s in clean.items() if n != "web-03"}
+    assert report.exit_code() == 4
+    assert store.get_run(report.run_id).status == "completed"
+
+
+def test_unreachable_and_refused_credentials_never_run_a_command(double, store):
+    double.set_faults("app-02", unreachable=True)
+    double.set_faults("sql-01", wrong_password=True)
+    report = audit(double, store)
+    hosts = by_name(report.to_json())
+    assert hosts["app-02"]["status"] == "unreachable"
+    assert "connection refused" in hosts["app-02"]["detail"]
+    assert hosts["sql-01"]["status"] == "auth_failed"
+    assert "credentials were rejected" in hosts["sql-01"]["detail"]
+    for name in ("app-02", "sql-01"):
+        assert double.sessions(name) == 1 and double.commands(name) == []
+        assert hosts[name]["settings"] == []
+    assert double.password not in str(report.to_json())
+    assert all(h["status"] in ("drift", "compliant") for n, h in hosts.items() if n not in ("app-02", "sql-01"))
+
+
+def test_a_modern_host_with_maxuserport_is_told_why_its_range_comes_back(double, store, tmp_path):
+    playbook = tmp_path / "ranges-only.yml"
+    playbook.write_text(
+        "- name: ranges only\n  hosts: windows:!legacy\n  settings:\n"
+        "    dynamicport: {ipv4: {tcp: {start: 10000, num: 55536}}}\n"
+    )
+    hosts = by_name(audit(double, store, playbook).to_json())
+    check = {h.name: h for h in run_converge("apply", double.desired(playbook), open_session=double.open_session,
+                                             renderer=Renderer(), store=store, check=True, forks=4).hosts}
+    noted = []
+    for name, host in hosts.items():
+        value = registry_dword(double, name, "MaxUserPort")
+        if value is None:
+            assert "MaxUserPort" not in host["detail"] and "MaxUserPort" not in check[name].detail
+            continue
+        noted.append(name)
+        note = f"MaxUserPort={value} is set: at every boot Windows resets the TCP range to 1024-{value}"
+        assert note in host["detail"] and note in check[name].detail
+    assert noted == ["sql-02"]  # the mixed profile's modern host with an old installer's MaxUserPort
