@@ -41,7 +41,7 @@ from portfleet.transport.base import Result, TransportError, decode_output
 from portfleet.transport.factory import ConnectOptions, winrm_target
 from portfleet.transport.winrm import UTF8_CODEPAGE, WinRMSession
 
-from portfleet.lab import (  # the only import of the lab in the tests' fast layer: if the lab moves, edit this line
+from portfleet_lab import (  # the only import of the lab in the tests' fast layer: if the lab moves, edit this line
     clock as lab_clock, fleet as lab_fleet, model as lab_model, serve as lab_serve, winrs as lab_winrs,
 )
 
@@ -144,7 +144,7 @@ class FleetDouble:
         return [h.name for h in self.fleet.hosts]
 
     def lab_host(self, name_or_address: str) -> Any:
-        """The lab model of a host (portfleet.lab.fleet.LabHost), to look at it from the lab's side."""
+        """The lab model of a host (portfleet_lab.fleet.LabHost), to look at it from the lab's side."""
         return self.fleet.host(name_or_address)
 
     def inventory(self) -> Any:

@@ -171,23 +171,6 @@ def test_unreachable_and_wrong_password_hosts_are_reported_while_others_succeed(
     assert running.password not in proc.stdout + proc.stderr
 
 
-def test_failure_threshold_stops_the_rollout(lab, tmp_path):
-    running = lab(hosts=6, profile="defaults", seed=4)
-    control = running.control()
-    names = [h["name"] for h in running.hosts]
-    control.set_faults(names[0], unreachable=True)  # batch 1 = names[0:2]: 50% fail
-    proc = portfleet(
-        "apply", "-i", str(running.inventory), "-p", str(PLAYBOOK), "--yes", "--batch", "2", "--max-fail", "25%",
-        "--forks", "1", "--format", "json", state=tmp_path / "s.db",
-    )
-    assert proc.returncode == 4, proc.stderr
-    report = as_json(proc)
-    assert "rollout stopped" in report["stopped_reason"]
-    assert report["skipped"] == names[2:]
-    for name in names[2:]:
-        assert snapshot(control, name)["ranges"]["ipv4 tcp"] == {"start": 49152, "num": 16384}, name
-
-
 def test_no_secret_in_output_logs_or_state(fleet, tmp_path):
     state = tmp_path / "state.db"
     runs = [
