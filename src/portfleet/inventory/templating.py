@@ -6,6 +6,7 @@
   value (5986, a list, None); anything else gives text, with None rendered as '' and no
   re-parsing of the text (2.19 dropped literal_eval: ``"{{ 1 }}{{ 2 }}"`` is the string "12").
 - Trailing newlines are kept, as Ansible's templar keeps them.
+- A backslash in a string inside {{ }} stays a backslash (Ansible's lexer; YAML did the escapes).
 - The variables are a Mapping handed to Jinja as the context's parent (``shared=True``), so a
   variable is looked up, and so templated or decrypted, only when the template reads it.
 """
@@ -13,11 +14,12 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, Undefined, UndefinedError
 from jinja2.exceptions import SecurityError, TemplateAssertionError, TemplateRuntimeError
+from jinja2.lexer import TOKEN_STRING, TOKEN_VARIABLE_BEGIN, TOKEN_VARIABLE_END, Lexer
 from jinja2.nativetypes import NativeCodeGenerator
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -52,8 +54,32 @@ class _CodeGenerator(NativeCodeGenerator):
         return repr(concat(group))
 
 
+class _Lexer(Lexer):
+    # Ansible's AnsibleLexer: a backslash in a string constant inside {{ }} is a backslash, not the
+    # start of an escape, because YAML already processed the escapes once. So "{{ x | regex_replace(
+    # '(a)', '\\1') }}" written in YAML double quotes means the back-reference \1, as in Ansible.
+    # ({% %} statements keep Jinja's escapes, as Ansible's do.)
+    def tokeniter(self, *args: Any, **kwargs: Any) -> Iterator[tuple[int, str, str]]:
+        inside = False
+        for lineno, kind, value in super().tokeniter(*args, **kwargs):
+            if kind == TOKEN_VARIABLE_BEGIN:
+                inside = True
+            elif kind == TOKEN_VARIABLE_END:
+                inside = False
+            elif inside and kind == TOKEN_STRING:
+                value = value.replace("\\", "\\\\")
+            yield lineno, kind, value
+
+
 class _Environment(ImmutableSandboxedEnvironment):
     code_generator_class = _CodeGenerator
+
+    @property
+    def lexer(self) -> Lexer:  # type: ignore[override]
+        lexer = self.__dict__.get("_portfleet_lexer")
+        if lexer is None:
+            lexer = self.__dict__["_portfleet_lexer"] = _Lexer(self)
+        return lexer
 
 
 ENVIRONMENT = _Environment(undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False)
