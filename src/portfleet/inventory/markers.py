@@ -15,11 +15,12 @@ class UnsafeText(str):
     __slots__ = ()
 
 
-def is_template(value: Any) -> bool:
-    """True for a string Ansible would template (not ``!unsafe``)."""
-    return isinstance(value, str) and not isinstance(value, UnsafeText) and any(s in value for s in TEMPLATE_STARTS)
-
-
 def holds_template_marks(value: Any) -> bool:
     """True for text that still holds '{{' (or '{%', '{#'), templated or not: never an address or password."""
-    return isinstance(value, str) and any(s in value for s in TEMPLATE_STARTS)
+    # '{' first: it rejects nearly every value with one scan (this runs for every var of every host).
+    return isinstance(value, str) and "{" in value and ("{{" in value or "{%" in value or "{#" in value)
+
+
+def is_template(value: Any) -> bool:
+    """True for a string Ansible would template (not ``!unsafe``)."""
+    return holds_template_marks(value) and not isinstance(value, UnsafeText)

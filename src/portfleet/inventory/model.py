@@ -15,6 +15,7 @@ one that still holds '{{' (or comes from a secret, for all but the password) is 
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import re
 from collections.abc import Mapping
@@ -88,7 +89,7 @@ class Host:
 
     __str__ = __repr__
 
-    @property
+    @functools.cached_property
     def vars(self) -> HostVars:
         """The merged vars as used: each templated when read (Ansible's lazy templating)."""
         return HostVars(self, self.scope)
@@ -341,8 +342,10 @@ class Host:
     def validate(self) -> None:
         """At load: check the typed vars now, so a bad value fails the load with its file:line --
         unless one of them is templated or encrypted: that host is checked at use (check())."""
-        if any(key in CHECKED_KEYS and (isinstance(v, VaultValue) or needs_templating(v)) for key, v in self.raw_vars.items()):
-            return
+        raw = self.raw_vars
+        for key in CHECKED_KEYS.intersection(raw):
+            if isinstance(raw[key], VaultValue) or needs_templating(raw[key]):
+                return
         self.check()
 
     def check(self) -> None:

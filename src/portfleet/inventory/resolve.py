@@ -77,9 +77,14 @@ class _Frame:
 
 
 def needs_templating(value: Any) -> bool:
+    kind = type(value)
+    if kind is str:
+        return "{" in value and is_template(value)
+    if kind is int or kind is bool or value is None:
+        return False
     if is_template(value):
         return True
-    if type(value) is Secret:  # a plain Secret may hold a template; a VaultValue never is one
+    if kind is Secret:  # a plain Secret may hold a template; a VaultValue never is one
         return needs_templating(value.reveal())
     if isinstance(value, dict):
         return any(needs_templating(v) for v in value.values())
