@@ -119,7 +119,7 @@ class VaultKeyring:
             raise InventoryError(f"the {what} is malformed: {exc}", path, line) from None
         order = vault.candidate_order(envelope, self.labels, id_match=self.id_match)
         for index in order:
-            source, password = self._entries[index]
+            _, password = self._entries[index]
             try:
                 return vault.decrypt_envelope(envelope, password.reveal())
             except vault.VaultHMACError:
