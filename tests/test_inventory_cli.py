@@ -81,6 +81,7 @@ def test_list_json_schema(inv_file):
     doc = json.loads(result.stdout)
     assert doc["inventory"] == str(inv_file) and doc["limit"] == "db01,lx01" and doc["warnings"] == []
     db, lx = doc["hosts"]
+    assert db.pop("sources")["ansible_host"] == {"file": str(inv_file), "line": 19, "vault": None, "template": False}
     assert db == {
         "name": "db01",
         "address": "10.0.0.5",

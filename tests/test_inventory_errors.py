@@ -74,7 +74,7 @@ YAML_CASES = [
     ("all:\n  hosts:\n    a:\n  vars:\n    x: [1, 2\n", 6, "invalid YAML"),
     ("plugin: aws_ec2\nregions: [x]\n", 1, "inventory plugin configuration"),
     ("- a\n- b\n", 1, "a YAML inventory must be a YAML mapping"),
-    ("all:\n  vars:\n    ansible_password: !vault |\n      $ANSIBLE_VAULT;1.1;AES256\n      6162\n", 3, "portfleet_password_env"),
+    ("all:\n  vars:\n    ansible_password: !vault |\n      $ANSIBLE_VAULT;1.1;AES256\n      6162\n", 3, "the !vault value is not Ansible Vault text"),
     ("all:\n  vars:\n    x: !weird 1\n", 3, "could not determine a constructor for the tag '!weird'"),
     ("all:\n  vars:\n    ansible_port: 99999\n  hosts:\n    a:\n", 3, "ansible_port for host 'a' is 99999, out of range"),
     ("all:\n  vars:\n    ansible_connection: winrm\n    ansible_winrm_transport: nltm\n  hosts:\n    a:\n", 4, "valid transports: basic"),

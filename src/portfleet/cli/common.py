@@ -129,11 +129,54 @@ def open_store(path: Optional[Path]) -> Any:
         fail(str(exc))
 
 
-def load_inventory_or_exit(path: Path) -> Any:
+# -- Ansible's vault flags: every command that reads an inventory takes these three -------------
+#    def cmd(..., vault_password_file: list[Path] = c.VaultPasswordFileOpt,
+#            vault_id: list[str] = c.VaultIdOpt, ask_vault_pass: bool = c.AskVaultPassOpt):
+#        inv = c.load_inventory_or_exit(inventory, c.vault_keyring_or_exit(vault_id, vault_password_file, ask_vault_pass))
+VaultPasswordFileOpt = typer.Option(
+    [],
+    "--vault-password-file",
+    "--vault-pass-file",
+    help="Vault password file (or an executable that prints it), as ansible's; repeatable. Also ANSIBLE_VAULT_PASSWORD_FILE.",
+    show_default=False,
+)
+VaultIdOpt = typer.Option(
+    [],
+    "--vault-id",
+    help="Vault identity [LABEL@]FILE or [LABEL@]prompt, as ansible's; repeatable. Also ANSIBLE_VAULT_IDENTITY_LIST.",
+    show_default=False,
+)
+AskVaultPassOpt = typer.Option(
+    False, "-J", "--ask-vault-pass", "--ask-vault-password", help="Prompt for the vault password (as ansible -J)."
+)
+
+
+def vault_keyring_or_exit(vault_ids: Optional[list[str]] = None, password_files: Optional[list[Path]] = None,
+                          ask_vault_pass: bool = False) -> Any:
+    """The run's vault passwords (flags + ANSIBLE_VAULT_* variables), read now, before any host is
+    contacted; a bad source exits 2 naming it. Prompts need a terminal."""
+    import getpass
+
+    from portfleet.inventory import InventoryError
+    from portfleet.inventory.vault_secrets import keyring_from_options
+
+    prompt = (lambda text: getpass.getpass(text)) if sys.stdin.isatty() else None
+    try:
+        return keyring_from_options(vault_ids or [], [str(p) for p in password_files or []], ask_vault_pass, prompt=prompt)
+    except InventoryError as exc:
+        fail(str(exc))
+    except (EOFError, KeyboardInterrupt):
+        fail("no vault password was typed", EXIT_INTERRUPTED)
+
+
+def load_inventory_or_exit(path: Path, vault: Any = None) -> Any:
+    """``vault``: a keyring from vault_keyring_or_exit; None reads the ANSIBLE_VAULT_* variables only."""
     from portfleet.inventory import InventoryError, load_inventory
 
+    if vault is None:
+        vault = vault_keyring_or_exit()
     try:
-        return load_inventory(path)
+        return load_inventory(path, vault)
     except InventoryError as exc:
         fail(str(exc))
     except FileNotFoundError:
@@ -161,7 +204,8 @@ def build_plans_or_exit(inventory: Any, playbook: Any, limit: Optional[str]) -> 
         fail(str(exc))
     for plan in plans.hosts:
         try:
-            plan.host.resolve_password()  # fail fast: a missing portfleet_password_env variable
+            plan.host.check()  # fail fast: templated/vaulted address, user, port ... evaluated now
+            plan.host.resolve_password()  # fail fast: a missing portfleet_password_env variable, a vault value
         except InventoryError as exc:
             fail(str(exc))
     if not plans.hosts:

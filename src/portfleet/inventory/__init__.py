@@ -1,9 +1,12 @@
 """Ansible-compatible inventory, pure Python: YAML and INI files, directories, group_vars/host_vars,
-host ranges, Ansible's vars precedence and host patterns (``--limit``).
+host ranges, Ansible's vars precedence and host patterns (``--limit``), Ansible Vault (vault.py,
+vault_secrets.py, vaulted.py) and Jinja2 in variables, templated lazily per host (resolve.py).
 
-    inv = load_inventory("inventory/example.yml")
+    vault = keyring_from_options(["prod@~/.vault-pass"])     # --vault-id, --vault-password-file, ...
+    inv = load_inventory("inventory/example.yml", vault)
     for host in inv.select("windows:!dc*"):
-        host.address, host.port, host.scheme, host.password  # password: Secret | None
+        host.check()                                          # templates/vault values resolved: fail early
+        host.address, host.port, host.scheme, host.password  # templated; password: Secret | None
 """
 
 from portfleet.inventory.builder import Origin
@@ -12,6 +15,7 @@ from portfleet.inventory.loader import load_inventory
 from portfleet.inventory.model import Group, Host, Inventory
 from portfleet.inventory.patterns import split_host_pattern
 from portfleet.inventory.secret import Secret, is_sensitive, masked
+from portfleet.inventory.vault_secrets import VaultKeyring, keyring_from_options
 
 __all__ = [
     "Group",
@@ -21,7 +25,9 @@ __all__ = [
     "Origin",
     "PatternError",
     "Secret",
+    "VaultKeyring",
     "is_sensitive",
+    "keyring_from_options",
     "load_inventory",
     "masked",
     "split_host_pattern",

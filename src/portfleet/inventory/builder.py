@@ -5,6 +5,7 @@ each came from. Mirrors Ansible's InventoryData / Group / Host bookkeeping
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,11 +17,13 @@ GROUP_PRIORITY_VAR = "ansible_group_priority"
 
 @dataclass(frozen=True)
 class Origin:
-    """Where a var (or a host, or a group) was defined; ``level`` orders merge layers (higher wins)."""
+    """Where a var (or a host, or a group) was defined; ``level`` orders merge layers (higher wins);
+    ``vault_id`` is set for a var of a vault-encrypted vars file."""
 
     path: Path
     line: int | None = None
     level: int = 0
+    vault_id: str | None = None
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}" if self.line else str(self.path)
@@ -189,3 +192,28 @@ def _is_int(value: Any) -> bool:
     if isinstance(value, int):
         return True
     return isinstance(value, str) and value.strip().lstrip("-").isdigit()
+
+
+def ansible_groups(groups: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Ansible's ``groups`` magic var from groups with ``.hosts`` and ``.children``: each group's
+    hosts and its descendants' hosts, the group's own first, then its children's level by level
+    (Group.get_hosts with preserve_ordering)."""
+    out: dict[str, list[str]] = {}
+    for name in groups:
+        seen: set[str] = set()
+        hosts: list[str] = []
+        level, visited = [name], {name}
+        while level:
+            following: list[str] = []
+            for group in level:
+                for host in groups[group].hosts:
+                    if host not in seen:
+                        seen.add(host)
+                        hosts.append(host)
+                for child in groups[group].children:
+                    if child not in visited:
+                        visited.add(child)
+                        following.append(child)
+            level = following
+        out[name] = hosts
+    return out

@@ -80,8 +80,9 @@ def read_lines(path: Path) -> list[str]:
     return lines
 
 
-def parse_ini(path: Path, builder: InventoryBuilder) -> None:
-    _IniParser(path, builder).parse(read_lines(path))
+def parse_ini(path: Path, builder: InventoryBuilder, lines: list[str] | None = None) -> None:
+    """Parse an INI inventory file (or its ``lines`` already read, e.g. decrypted) into ``builder``."""
+    _IniParser(path, builder).parse(read_lines(path) if lines is None else lines)
 
 
 class _IniParser:

@@ -9,20 +9,30 @@ https://docs.ansible.com/ansible/latest/inventory_guide/intro_inventory.html#how
   3. inventory file host vars
   4. host_vars/<host>
 Later layers replace top-level keys (Ansible's default hash_behaviour=replace).
+
+Vault: an encrypted inventory file or vars file is decrypted as it is read (``keyring`` holds the
+run's vault passwords); inline !vault values only when used. Templates in values are evaluated at
+use, per host (resolve.py): loading evaluates none, and checks at once only the hosts whose
+connection vars hold no template or vault value.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any
 
 from portfleet.inventory import vars_files
-from portfleet.inventory.builder import InventoryBuilder, Origin, RawGroup
+from portfleet.inventory.builder import InventoryBuilder, Origin, RawGroup, ansible_groups
 from portfleet.inventory.errors import InventoryError
 from portfleet.inventory.ini_format import parse_ini
 from portfleet.inventory.model import Group, Host, Inventory
+from portfleet.inventory.resolve import InventoryScope
 from portfleet.inventory.secret import protect
+from portfleet.inventory.vault import is_vault_text
+from portfleet.inventory.vault_secrets import VaultKeyring
+from portfleet.inventory.vaulted import read_text_source
 from portfleet.inventory.yaml_format import parse_yaml
 
 YAML_EXTENSIONS = (".yml", ".yaml", ".json")
@@ -33,8 +43,10 @@ IGNORED_EXTENSIONS = (".pyc", ".pyo", ".swp", ".bak", "~", ".rpm", ".md", ".txt"
 IGNORED_NAMES = ("group_vars", "host_vars", "vars_plugins")
 
 
-def load_inventory(path: Path | str) -> Inventory:
-    """Read an Ansible inventory (YAML or INI file, or a directory of them); InventoryError on bad input."""
+def load_inventory(path: Path | str, vault: VaultKeyring | None = None) -> Inventory:
+    """Read an Ansible inventory (YAML or INI file, or a directory of them); InventoryError on bad input.
+    ``vault``: the vault passwords (vault_secrets.keyring_from_options); none: vault content is refused
+    when it is needed, with the file:line and vault id."""
     source = Path(path)
     if not source.exists():
         raise InventoryError("no such inventory file or directory", source)
@@ -44,15 +56,15 @@ def load_inventory(path: Path | str) -> Inventory:
         if not files:
             raise InventoryError("the inventory directory holds no inventory file (.yml, .yaml, .ini ...)", source)
         for file in files:
-            parse_file(file, builder)
+            parse_file(file, builder, vault)
         base = source
     else:
-        parse_file(source, builder)
+        parse_file(source, builder, vault)
         base = source.parent
     builder.reconcile()
-    group_layers = vars_files.load_all(base, "group_vars", list(builder.groups), builder.warnings)
-    host_layers = vars_files.load_all(base, "host_vars", list(builder.hosts), builder.warnings)
-    return _build(source, builder, group_layers, host_layers)
+    group_layers = vars_files.load_all(base, "group_vars", list(builder.groups), builder.warnings, vault)
+    host_layers = vars_files.load_all(base, "host_vars", list(builder.hosts), builder.warnings, vault)
+    return _build(source, builder, group_layers, host_layers, InventoryScope(vault))
 
 
 def inventory_files(directory: Path) -> list[Path]:
@@ -98,12 +110,19 @@ def sniff(text: str) -> str:
     return "ini"
 
 
-def parse_file(path: Path, builder: InventoryBuilder) -> None:
+def parse_file(path: Path, builder: InventoryBuilder, vault: VaultKeyring | None = None) -> None:
+    try:
+        head = path.read_bytes()[:16]
+    except OSError as exc:
+        raise InventoryError(f"can't read the file: {exc.strerror or exc}", path) from None
+    if is_vault_text(head):
+        _parse_encrypted(path, builder, vault)
+        return
     if detect_format(path) != "yaml":
         parse_ini(path, builder)
         return
     try:
-        parse_yaml(path, builder)
+        parse_yaml(path, builder, vault)
     except InventoryError as exc:
         # A .yml name on an INI file: say so rather than leave a puzzling YAML error.
         if exc.path == path and sniff(path.read_text(encoding="utf-8", errors="replace")) == "ini":
@@ -111,6 +130,18 @@ def parse_file(path: Path, builder: InventoryBuilder) -> None:
                 f"{exc.message} (the file looks like an INI inventory: rename it to .ini)", exc.path, exc.line
             ) from None
         raise
+
+
+def _parse_encrypted(path: Path, builder: InventoryBuilder, vault: VaultKeyring | None) -> None:
+    # A whole encrypted inventory file (ansible-vault encrypt hosts.yml): decrypted now, as Ansible's
+    # loader does, then read like the plain file; its lines are the decrypted text's lines.
+    text, _ = read_text_source(path, path.read_bytes(), vault)
+    suffix = path.suffix.lower()
+    kind = "yaml" if suffix in YAML_EXTENSIONS else "ini" if suffix in INI_EXTENSIONS else sniff(text)
+    if kind == "yaml":
+        parse_yaml(path, builder, vault, text)
+    else:
+        parse_ini(path, builder, text.splitlines())
 
 
 def _sort_key(group: RawGroup, depth: dict[str, int]) -> tuple[int, int, str]:
@@ -123,6 +154,7 @@ def _build(
     builder: InventoryBuilder,
     group_layers: dict[str, vars_files.VarsLayer],
     host_layers: dict[str, vars_files.VarsLayer],
+    scope: InventoryScope,
 ) -> Inventory:
     depth = builder.depths()
     ancestors = {name: set(builder.ancestors(name)) for name in builder.groups}
@@ -149,9 +181,9 @@ def _build(
             for key, value in values.items():
                 merged[key] = value
                 o = where.get(key)
-                origins[key] = Origin(o.path, o.line, level) if o else Origin(source, None, level)
+                origins[key] = dataclasses.replace(o, level=level) if o else Origin(source, None, level)
         own = set(raw.vars) | set(host_layers[raw.name].vars if raw.name in host_layers else ())
-        host = Host(raw.name, protect(merged), frozenset(names), origins, raw.origin.path, frozenset(own))
+        host = Host(raw.name, protect(merged), frozenset(names), origins, raw.origin.path, frozenset(own), scope)
         host.validate()
         hosts.append(host)
 
@@ -172,4 +204,5 @@ def _build(
         )
     if not hosts:
         builder.warnings.append(f"{source}: the inventory defines no hosts")
+    scope.bind({h.name: h for h in hosts}, lambda: ansible_groups(groups))
     return Inventory(source, hosts, groups, builder.warnings)

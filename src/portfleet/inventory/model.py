@@ -6,11 +6,16 @@ connection vars portfleet honours, named as Ansible's winrm and ssh connection p
 https://docs.ansible.com/ansible/latest/collections/ansible/builtin/ssh_connection.html).
 Where a plugin accepts several var names for one option, the last one in its list wins, as in
 Ansible's config resolution (e.g. ansible_winrm_password over ansible_password).
+
+``raw_vars`` are the values as written (secrets wrapped); ``vars`` templates them at use (resolve.py).
+The accessors read ``vars``, so an address, user, port or password is always the templated value, and
+one that still holds '{{' (or comes from a secret, for all but the password) is refused, never used.
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import re
 from collections.abc import Mapping
@@ -18,9 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from portfleet.inventory import patterns
 from portfleet.inventory.builder import Origin
 from portfleet.inventory.errors import InventoryError
+from portfleet.inventory.markers import holds_template_marks, is_template
+from portfleet.inventory.resolve import HostVars, InventoryScope, needs_templating
 from portfleet.inventory.secret import Secret
+from portfleet.inventory.vaulted import VaultValue
 
 WINRM_CONNECTIONS = ("winrm", "psrp")
 DEFAULT_CONNECTION = "ssh"  # Ansible's default connection plugin
@@ -44,6 +53,17 @@ _VARS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Every var a typed accessor reads: if none of them is templated or encrypted, a host is checked at
+# load; otherwise at its first use (Host.check), since Ansible templates them only at use.
+CONNECTION_KEYS = frozenset(
+    k for pair in _VARS.values() for names in pair for k in names
+) | {
+    "ansible_connection", "ansible_winrm_scheme", "ansible_winrm_transport", "ansible_winrm_server_cert_validation",
+    "ansible_winrm_ca_trust_path", "ansible_winrm_path", "portfleet_platform", PASSWORD_ENV_VAR,
+}
+# ...but not the password: it is resolved only when a run needs it (resolve_password), so listing
+# an inventory needs no vault password.
+CHECKED_KEYS = CONNECTION_KEYS - set(_VARS["password"][0]) - set(_VARS["password"][1])
 
 
 def _did_you_mean(text: str | None, choices: tuple[str, ...]) -> str:
@@ -56,16 +76,23 @@ class Host:
     """One inventory host: ``vars`` merged all < parent group < child group < host, secrets wrapped."""
 
     name: str
-    vars: dict[str, Any]
+    raw_vars: dict[str, Any]  # as written in the files (secrets wrapped, templates not evaluated)
     groups: frozenset[str]
     origins: Mapping[str, Origin] = field(default_factory=dict)
     source: Path | None = None
     own_keys: frozenset[str] = frozenset()  # vars set on the host itself (host line / host_vars)
+    scope: InventoryScope = field(default_factory=InventoryScope, repr=False)
+    resolved: dict[str, Any] = field(default_factory=dict, repr=False)  # templated values, by var
 
     def __repr__(self) -> str:
-        return f"Host({self.name!r}, groups={sorted(self.groups)!r}, vars={self.vars!r})"
+        return f"Host({self.name!r}, groups={sorted(self.groups)!r}, vars={self.raw_vars!r})"
 
     __str__ = __repr__
+
+    @functools.cached_property
+    def vars(self) -> HostVars:
+        """The merged vars as used: each templated when read (Ansible's lazy templating)."""
+        return HostVars(self, self.scope)
 
     # -- helpers -----------------------------------------------------------------------------
     @property
@@ -77,30 +104,63 @@ class Host:
         """file:line (and merge level) of the definition of ``key`` that won."""
         return self.origins.get(key)
 
+    def var_source(self, key: str) -> dict[str, Any]:
+        """Where the value of ``key`` comes from, without the value: file, line, vault id (an inline
+        !vault value or an encrypted vars file) and whether it is a template."""
+        origin = self.origins.get(key)
+        raw = self.raw_vars.get(key)
+        vault_id = raw.vault_id if isinstance(raw, VaultValue) else (origin.vault_id if origin else None)
+        plain = raw.reveal() if type(raw) is Secret else raw  # never decrypts: a VaultValue is not a template
+        return {
+            "file": str(origin.path) if origin else (str(self.source) if self.source else None),
+            "line": origin.line if origin else None,
+            "vault": vault_id,
+            "template": is_template(plain),
+        }
+
     def _error(self, key: str, problem: str) -> InventoryError:
         origin = self.origins.get(key)
         path = origin.path if origin else self.source
         return InventoryError(f"{key} for host {self.name!r} {problem}", path, origin.line if origin else None)
 
-    def _pick(self, option: str) -> tuple[str | None, Any]:
+    def _pick(self, option: str, raw: bool = False) -> tuple[str | None, Any]:
         names = _VARS[option][0 if self.is_winrm else 1]
+        values = self.raw_vars if raw else self.vars
         found: tuple[str | None, Any] = (None, None)
         for key in names:
-            if self.vars.get(key) is not None:
-                found = (key, self.vars[key])
+            if values.get(key) is not None:
+                found = (key, values[key])
         return found
 
     def _text(self, key: str | None, value: Any) -> str | None:
         if value is None:
             return None
-        if isinstance(value, (dict, list, bool)) or (key and isinstance(value, Secret)):
+        if key and isinstance(value, Secret):
+            raise self._error(
+                str(key),
+                "comes from a secret (a vault value, or a template that reads one): portfleet shows addresses, "
+                "users and ports in its output, so keep this one out of the vault",
+            )
+        if isinstance(value, (dict, list, bool)):
             raise self._error(str(key), "must be a single text value")
+        self._refuse_template_marks(str(key), value)
         return str(value)
+
+    def _refuse_template_marks(self, key: str, value: Any) -> None:
+        # A value that still holds '{{' is an unevaluated template (or !unsafe / vault text that
+        # looks like one): connecting to it, or sending it as a password, is never what was meant.
+        if holds_template_marks(value):
+            raise self._error(
+                key, "still holds a template mark ('{{', '{%' or '{#') after templating, so it is not used; "
+                "write the value itself (a password containing '{{' can come from portfleet_password_env)",
+            )
 
     def _choice(self, key: str, default: str, choices: tuple[str, ...]) -> str:
         value = self.vars.get(key)
         if value is None:
             return default
+        if isinstance(value, Secret):
+            self._text(key, value)  # refused with the reason
         text = str(value).strip().lower() if isinstance(value, str) else None
         if text not in choices:
             raise self._error(key, f"is {value!r}; valid values: {', '.join(choices)}{_did_you_mean(text, choices)}")
@@ -113,6 +173,8 @@ class Host:
         value = self.vars.get("ansible_connection")
         if value is None:
             return DEFAULT_CONNECTION
+        if isinstance(value, Secret):
+            self._text("ansible_connection", value)
         if not isinstance(value, str) or not value.strip():
             raise self._error("ansible_connection", "must be a connection name such as winrm or ssh")
         return value.strip().lower()
@@ -141,6 +203,8 @@ class Host:
         key, value = self._pick("port")
         if value is None:
             return None
+        if isinstance(value, Secret):
+            self._text(key, value)
         if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit())):
             raise self._error(str(key), f"is {value!r}, not a port: write a number from 1 to 65535")
         port = int(value)
@@ -172,6 +236,8 @@ class Host:
         value = self.vars.get("ansible_winrm_transport")
         if value is None:
             return "ntlm"
+        if isinstance(value, Secret):
+            self._text("ansible_winrm_transport", value)
         first = value[0] if isinstance(value, list) and value else value
         text = str(first).split(",")[0].strip().lower() if isinstance(first, str) else None
         if text not in WINRM_TRANSPORTS:
@@ -215,8 +281,8 @@ class Host:
     def _password_choice(self) -> tuple[str, str] | None:
         """('literal', var) or ('env', VARNAME): the source defined at the more specific level wins
         (a host's ansible_password beats a group's portfleet_password_env and vice versa)."""
-        key, value = self._pick("password")
-        env = self.vars.get(PASSWORD_ENV_VAR)
+        key, _ = self._pick("password", raw=True)  # which var, without templating or decrypting it
+        env = self.raw_vars.get(PASSWORD_ENV_VAR)
         if env is None:
             return ("literal", key) if key else None
         if key is None:
@@ -234,6 +300,11 @@ class Host:
         kind, key = choice
         return f"env:{self.vars[PASSWORD_ENV_VAR]}" if kind == "env" else f"inventory:{key}"
 
+    @property
+    def password_is_vaulted(self) -> bool:
+        choice = self._password_choice()
+        return choice is not None and choice[0] == "literal" and isinstance(self.raw_vars.get(choice[1]), VaultValue)
+
     def resolve_password(self, environ: Mapping[str, str] | None = None) -> Secret | None:
         """The password as a Secret, or None if the inventory sets none.
 
@@ -244,8 +315,11 @@ class Host:
             return None
         kind, key = choice
         if kind == "literal":
-            value = self.vars[key]
+            value = self.vars[key]  # templated; a vault value is decrypted by reveal()
             value = value.reveal() if isinstance(value, Secret) else value
+            if isinstance(value, (dict, list)):
+                raise self._error(key, "must be a single text value, not a list or mapping")
+            self._refuse_template_marks(key, value)
             return Secret(str(value))
         name = self.vars[PASSWORD_ENV_VAR]
         if not isinstance(name, str) or not _ENV_NAME.match(name):
@@ -266,7 +340,17 @@ class Host:
         return self.resolve_password()
 
     def validate(self) -> None:
-        """Check every typed var now, so a bad value fails the load with its file:line."""
+        """At load: check the typed vars now, so a bad value fails the load with its file:line --
+        unless one of them is templated or encrypted: that host is checked at use (check())."""
+        raw = self.raw_vars
+        for key in CHECKED_KEYS.intersection(raw):
+            if isinstance(raw[key], VaultValue) or needs_templating(raw[key]):
+                return
+        self.check()
+
+    def check(self) -> None:
+        """Resolve and check every typed var (templates evaluated): InventoryError with file:line.
+        Call it before contacting a host, so a bad template or vault value stops the run first."""
         self.connection
         self.address
         self.user
@@ -324,6 +408,4 @@ class Inventory:
     def select(self, pattern: str | None = None, *, limit: str | None = None) -> list[Host]:
         """Hosts matching an Ansible host pattern (None: all), then narrowed by ``limit``
         (Ansible's --limit). Raises PatternError when a part matches nothing or nothing is left."""
-        from portfleet.inventory.patterns import select
-
-        return select(self, pattern, limit=limit)
+        return patterns.select(self, pattern, limit=limit)

@@ -17,14 +17,39 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Generic, Mapping, Protocol, TypeVar
 
 from portfleet.inventory.errors import PatternError
 from portfleet.inventory.ranges import is_ipv6, split_port
 
-if TYPE_CHECKING:
-    from portfleet.inventory.model import Host, Inventory
+
+# What matching needs of model.Inventory and model.Host, as protocols: model imports this module,
+# so this one must not import model (no import cycle, not even a type-only one).
+class Host(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+H = TypeVar("H", bound=Host)
+
+
+class Inventory(Protocol[H]):
+    @property
+    def source(self) -> Path: ...
+
+    @property
+    def hosts(self) -> Sequence[H]: ...
+
+    @property
+    def groups(self) -> Mapping[str, object]: ...
+
+    def has_host(self, name: str) -> bool: ...
+
+    def host(self, name: str) -> H: ...
+
+    def group_hosts(self, name: str) -> list[H]: ...
 
 _SUBSCRIPT = re.compile(r"^(.+)\[(?:(-?[0-9]+)|([0-9]+)([:-])([0-9]*))\]$")
 _COLON_PARTS = re.compile(r"(?:[^\s:\[\]]|\[[^\]]*\])+")
@@ -60,8 +85,8 @@ def order_patterns(parts: list[str]) -> list[str]:
     return (plain or ["all"]) + intersect + exclude
 
 
-class _Matcher:
-    def __init__(self, inventory: Inventory, whole: str, lenient_exclusions: bool = False) -> None:
+class _Matcher(Generic[H]):
+    def __init__(self, inventory: Inventory[H], whole: str, lenient_exclusions: bool = False) -> None:
         self.inv = inventory
         self.whole = whole
         self.lenient_exclusions = lenient_exclusions
@@ -72,8 +97,8 @@ class _Matcher:
     def error(self, message: str) -> PatternError:
         return PatternError(message, self.whole, self.inv.source)
 
-    def evaluate(self, parts: list[str]) -> list[Host]:
-        hosts: list[Host] = []
+    def evaluate(self, parts: list[str]) -> list[H]:
+        hosts: list[H] = []
         for part in order_patterns(parts):
             if self.inv.has_host(part):  # a plain host name, resolved directly as Ansible does
                 if part not in {h.name for h in hosts}:
@@ -91,7 +116,7 @@ class _Matcher:
                 hosts.extend(h for h in matched if h.name not in have)
         return hosts
 
-    def match_one(self, part: str) -> list[Host]:
+    def match_one(self, part: str) -> list[H]:
         expr = part[1:] if part[0] in "!&" else part
         if not expr:
             raise self.error(f"{part!r} has nothing after {part[0]!r}: write e.g. '!web' or '&web'")
@@ -116,12 +141,12 @@ class _Matcher:
                 raise self.error(f"invalid regular expression {expr!r}: {exc}") from None
         return re.compile(fnmatch.translate(expr))
 
-    def enumerate(self, expr: str) -> tuple[list[str], list[Host]]:
+    def enumerate(self, expr: str) -> tuple[list[str], list[H]]:
         """(matching group names, hosts) as Ansible's _enumerate_matches."""
         regex = self.compile(expr)
         groups = [g for g in self.group_names if regex.match(g)]
         seen: set[str] = set()
-        result: list[Host] = []
+        result: list[H] = []
         for g in groups:
             for h in self.inv.group_hosts(g):
                 if h.name not in seen:
@@ -135,7 +160,7 @@ class _Matcher:
                     result.append(h)
         return groups, result
 
-    def apply_subscript(self, part: str, hosts: list[Host], subscript: tuple[int, int | None]) -> list[Host]:
+    def apply_subscript(self, part: str, hosts: list[H], subscript: tuple[int, int | None]) -> list[H]:
         start, end = subscript
         try:
             if end is None:
@@ -190,7 +215,7 @@ def _expand_files(parts: list[str], whole: str, source: Path) -> list[str]:
     return out
 
 
-def evaluate(inventory: Inventory, pattern: str, *, lenient_exclusions: bool = False) -> list[Host]:
+def evaluate(inventory: Inventory[H], pattern: str, *, lenient_exclusions: bool = False) -> list[H]:
     """Hosts of one pattern string (no 'nothing left' check).
 
     lenient_exclusions: an '!x' that matches nothing is ignored instead of refused (playbooks'
@@ -203,7 +228,7 @@ def evaluate(inventory: Inventory, pattern: str, *, lenient_exclusions: bool = F
     return _Matcher(inventory, pattern, lenient_exclusions).evaluate(parts)
 
 
-def select(inventory: Inventory, pattern: str | None = None, *, limit: str | None = None) -> list[Host]:
+def select(inventory: Inventory[H], pattern: str | None = None, *, limit: str | None = None) -> list[H]:
     """Hosts of ``pattern`` (None: all) narrowed by ``limit``; PatternError if none is left."""
     hosts = list(inventory.hosts) if pattern is None else evaluate(inventory, pattern)
     if limit is not None:

@@ -5,6 +5,8 @@ For an entity NAME Ansible takes the first of ``NAME`` (file or directory), ``NA
 ``NAME.yaml``, ``NAME.json`` that exists; a directory contributes all its files (sorted,
 recursively; hidden files and backups~ skipped; extensions none/.yml/.yaml/.json), later files
 winning. The directory they sit in is the inventory file's directory, or the inventory directory.
+A whole vault-encrypted file (``ansible-vault encrypt group_vars/windows/vault.yml``) is decrypted
+when read, as Ansible's loader does; each of its values is then a Secret, whatever its name.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from typing import Any
 
 from portfleet.inventory.builder import GROUP_PRIORITY_VAR, Origin
 from portfleet.inventory.errors import InventoryError
+from portfleet.inventory.secret import Secret
+from portfleet.inventory.vault_secrets import VaultKeyring
+from portfleet.inventory.vaulted import read_text_source
 from portfleet.inventory.yamlsrc import line_of, load_mapping, mapping_items, to_python
 
 EXTENSIONS = ("", ".yml", ".yaml", ".json")
@@ -50,36 +55,44 @@ def find_vars_files(directory: Path, name: str) -> list[Path]:
     return []
 
 
-def load_vars_file(path: Path) -> VarsLayer:
+def load_vars_file(path: Path, keyring: VaultKeyring | None = None) -> VarsLayer:
     layer = VarsLayer()
-    node, loader = load_mapping(path, "a vars file")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InventoryError(f"can't read the file: {exc.strerror or exc}", path) from None
+    text, vault_id = read_text_source(path, data, keyring)
+    node, loader = load_mapping(path, "a vars file", keyring, text)
     if node is None:
         return layer
     for key, key_node, value_node in mapping_items(node, loader, path):
         if not isinstance(key, str):
             raise InventoryError(f"variable names must be text, got {key!r}", path, line_of(key_node))
-        layer.vars[key] = to_python(value_node, loader, path)
-        layer.origins[key] = Origin(path, line_of(key_node))
+        value = to_python(value_node, loader, path)
+        # Everything in an encrypted file is secret (it was encrypted for a reason), names aside.
+        layer.vars[key] = Secret(value) if vault_id is not None and not isinstance(value, Secret) and value is not None else value
+        layer.origins[key] = Origin(path, line_of(key_node), vault_id=vault_id)
     return layer
 
 
-def load_entity_vars(directory: Path, name: str) -> VarsLayer:
+def load_entity_vars(directory: Path, name: str, keyring: VaultKeyring | None = None) -> VarsLayer:
     merged = VarsLayer()
     for path in find_vars_files(directory, name):
-        layer = load_vars_file(path)
+        layer = load_vars_file(path, keyring)
         merged.vars.update(layer.vars)
         merged.origins.update(layer.origins)
     return merged
 
 
-def load_all(base: Path, kind: str, names: list[str], warnings: list[str]) -> dict[str, VarsLayer]:
+def load_all(base: Path, kind: str, names: list[str], warnings: list[str],
+             keyring: VaultKeyring | None = None) -> dict[str, VarsLayer]:
     """Vars files under ``base/kind`` (kind: group_vars or host_vars) for each known name."""
     directory = base / kind
     if not directory.is_dir():
         return {}
     layers = {}
     for name in names:
-        layer = load_entity_vars(directory, name)
+        layer = load_entity_vars(directory, name, keyring)
         if layer.vars:
             layers[name] = layer
     known = set(names)

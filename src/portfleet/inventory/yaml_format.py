@@ -19,13 +19,16 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from portfleet.inventory.builder import InventoryBuilder, Origin
 from portfleet.inventory.errors import InventoryError
 from portfleet.inventory.ranges import RangeError, expand_host_pattern
+from portfleet.inventory.vault_secrets import VaultKeyring
 from portfleet.inventory.yamlsrc import _Loader, line_of, load_mapping, mapping_items, to_python
 
 SECTIONS = ("hosts", "vars", "children")
 
 
-def parse_yaml(path: Path, builder: InventoryBuilder) -> None:
-    root, loader = load_mapping(path, "a YAML inventory")
+def parse_yaml(path: Path, builder: InventoryBuilder, keyring: VaultKeyring | None = None, text: str | None = None) -> None:
+    """Parse a YAML inventory file (or its ``text`` already read, e.g. decrypted) into ``builder``;
+    inline !vault values are bound to ``keyring`` and decrypted only when used."""
+    root, loader = load_mapping(path, "a YAML inventory", keyring, text)
     if root is None:
         return  # an empty file: the loader warns when the whole inventory has no host
     parser = _YamlInventory(path, loader, builder)

@@ -13,27 +13,48 @@ from typing import Any, Iterator
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from portfleet.inventory import vault
 from portfleet.inventory.errors import InventoryError
-
-
-class _VaultValue(Exception):
-    def __init__(self, node: Node) -> None:
-        self.node = node
+from portfleet.inventory.markers import UnsafeText
+from portfleet.inventory.vault_secrets import VaultKeyring
+from portfleet.inventory.vaulted import VaultValue
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader plus Ansible's two inventory tags."""
+    """SafeLoader plus Ansible's two inventory tags; knows its file and the run's vault keyring."""
+
+    path: Path = Path("<yaml>")
+    keyring: VaultKeyring | None = None
 
 
-def _unsafe(loader: yaml.SafeLoader, node: Node) -> Any:
-    # !unsafe only tells Ansible not to template the text; we never template, so it is the text.
+def _mark_unsafe(value: Any) -> Any:
+    if isinstance(value, str):
+        return UnsafeText(value)
+    if isinstance(value, list):
+        return [_mark_unsafe(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _mark_unsafe(v) for k, v in value.items()}
+    return value
+
+
+def _unsafe(loader: _Loader, node: Node) -> Any:
+    # !unsafe: Ansible never templates the text (every string inside, for a list or mapping).
     if isinstance(node, ScalarNode):
-        return loader.construct_scalar(node)
-    return loader.construct_sequence(node) if isinstance(node, SequenceNode) else loader.construct_mapping(node)
+        return UnsafeText(loader.construct_scalar(node))
+    data = loader.construct_sequence(node, deep=True) if isinstance(node, SequenceNode) else loader.construct_mapping(node, deep=True)
+    return _mark_unsafe(data)
 
 
-def _vault(loader: yaml.SafeLoader, node: Node) -> Any:
-    raise _VaultValue(node)
+def _vault(loader: _Loader, node: Node) -> Any:
+    if not isinstance(node, ScalarNode):
+        raise InventoryError(
+            "a !vault value must be the encrypted text that `ansible-vault encrypt_string` prints, not a list or mapping",
+            loader.path, line_of(node),
+        )
+    try:
+        return VaultValue(str(node.value), loader.path, line_of(node), loader.keyring)
+    except vault.VaultFormatError as exc:
+        raise InventoryError(f"the !vault value is not Ansible Vault text: {exc}", loader.path, line_of(node)) from None
 
 
 _Loader.add_constructor("!unsafe", _unsafe)
@@ -56,9 +77,10 @@ def read_text(path: Path) -> str:
         raise InventoryError("the file is not UTF-8 text (save it as UTF-8)", path, line) from None
 
 
-def compose(text: str, path: Path) -> tuple[Node | None, _Loader]:
+def compose(text: str, path: Path, keyring: VaultKeyring | None = None) -> tuple[Node | None, _Loader]:
     """The document's root node (None for an empty file)."""
     loader = _Loader(text)
+    loader.path, loader.keyring = path, keyring
     try:
         return loader.get_single_node(), loader
     except yaml.MarkedYAMLError as exc:
@@ -126,21 +148,14 @@ def to_python(node: Node, loader: _Loader, path: Path, _active: frozenset[int] =
             if node.tag != "tag:yaml.org,2002:map":
                 return loader.construct_object(node, deep=True)  # !!set, !!omap, !unsafe ...
             return {k: to_python(v, loader, path, active) for k, _, v in mapping_items(node, loader, path)}
-    except _VaultValue as exc:
-        raise InventoryError(
-            "a !vault encrypted value can't be decrypted by portfleet; keep the password in an environment "
-            "variable and name it with portfleet_password_env: VAR",
-            path,
-            line_of(exc.node),
-        ) from None
     except yaml.MarkedYAMLError as exc:
         raise yaml_error(exc, path) from None
     raise InventoryError(f"unexpected YAML node {type(node).__name__}", path, line_of(node))  # pragma: no cover
 
 
-def load_mapping(path: Path, what: str) -> tuple[MappingNode | None, _Loader]:
-    """A YAML file whose top level must be a mapping (None if the file is empty)."""
-    node, loader = compose(read_text(path), path)
+def load_mapping(path: Path, what: str, keyring: VaultKeyring | None = None, text: str | None = None) -> tuple[MappingNode | None, _Loader]:
+    """A YAML file (or its already read ``text``) whose top level must be a mapping (None if empty)."""
+    node, loader = compose(read_text(path) if text is None else text, path, keyring)
     if node is None or (isinstance(node, ScalarNode) and node.tag == "tag:yaml.org,2002:null"):
         return None, loader
     if not isinstance(node, MappingNode):

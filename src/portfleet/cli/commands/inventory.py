@@ -51,11 +51,14 @@ def fail(exc: Exception) -> NoReturn:
     raise typer.Exit(2)
 
 
-def load_and_select(inventory: Path, limit: str | None = None) -> tuple[Inventory, list[Host]]:
+def load_and_select(inventory: Path, limit: str | None = None, vault: Any = None) -> tuple[Inventory, list[Host]]:
     """Load an inventory and apply a limit; on bad input print the error and exit 2.
-    Warnings (Ansible's would-be warnings) go to stderr. Reusable by other commands."""
+    Warnings (Ansible's would-be warnings) go to stderr. Reusable by other commands.
+    ``vault``: the run's vault keyring (None: the ANSIBLE_VAULT_* variables only)."""
+    from portfleet.cli.common import vault_keyring_or_exit
+
     try:
-        inv = load_inventory(inventory)
+        inv = load_inventory(inventory, vault if vault is not None else vault_keyring_or_exit())
         for warning in inv.warnings:
             typer.echo(f"warning: {warning}", err=True)
         hosts = inv.select(limit) if limit is not None else list(inv.hosts)
@@ -80,6 +83,12 @@ def _var_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
+def _source_text(source: dict[str, Any]) -> str:
+    """'hosts.yml:12', 'group_vars/all/vault.yml:3 vault prod', 'hosts.yml:7 template'."""
+    where = f"{source['file']}:{source['line']}" if source["line"] else str(source["file"])
+    return where + (f" vault {source['vault']}" if source["vault"] else "") + (" template" if source["template"] else "")
+
+
 def host_json(host: Host) -> dict[str, Any]:
     return {
         "name": host.name,
@@ -91,7 +100,8 @@ def host_json(host: Host) -> dict[str, Any]:
         "platform": host.platform,
         "password_source": host.password_source,
         "groups": sorted(host.groups),
-        "vars": masked(dict(sorted(host.vars.items()))),
+        "vars": masked(dict(sorted(host.vars.items()))),  # templated, as used; secrets '***'
+        "sources": {k: host.var_source(k) for k in sorted(host.raw_vars)},  # file, line, vault, template
     }
 
 
@@ -127,9 +137,16 @@ def list_hosts(
 
     Exit codes: 0 listed, 2 bad inventory file or a pattern that matches nothing."""
     inv, hosts = load_and_select(inventory, limit)
-    if output is OutputFormat.json:
-        typer.echo(json.dumps(inventory_json(inv, hosts, limit), indent=2, default=str))
-        return
+    try:  # templates are evaluated here, at use: a bad one is exit 2 with its file:line
+        if output is OutputFormat.json:
+            typer.echo(json.dumps(inventory_json(inv, hosts, limit), indent=2, default=str))
+            return
+        _print_table(inv, hosts, limit, show_vars)
+    except InventoryError as exc:
+        fail(exc)
+
+
+def _print_table(inv: Inventory, hosts: list[Host], limit: str | None, show_vars: bool) -> None:
     title = f"{inv.source}: {len(hosts)} host{'s' if len(hosts) != 1 else ''}"
     if limit:
         title += f" matching {limit!r}"
@@ -143,7 +160,7 @@ def list_hosts(
     for h in hosts:
         row = [h.name, _endpoint(h), _connection(h), ", ".join(g for g in h.group_names)]
         if show_vars:
-            row.append("\n".join(f"{k}={_var_text(v)}" for k, v in sorted(h.vars.items())))
+            row.append("\n".join(f"{k}={_var_text(v)}  ({_source_text(h.var_source(k))})" for k, v in sorted(h.vars.items())))
         table.add_row(*row)
     console = Console(highlight=False)
     if not console.is_terminal:
@@ -168,8 +185,8 @@ def graph_lines(inv: Inventory, group: str, show_vars: bool, depth: int = 0) -> 
             lines.append(_graph_line(name, depth + 1))
             if show_vars:
                 host = inv.host(name)
-                for key in sorted(host.own_keys):
-                    lines.append(_graph_line(f"{{{key} = {_var_text(host.vars[key])}}}", depth + 2))
+                for key in sorted(host.own_keys):  # as written, like ansible-inventory --graph --vars
+                    lines.append(_graph_line(f"{{{key} = {_var_text(host.raw_vars[key])}}}", depth + 2))
     if show_vars:
         for key, value in sorted(g.vars.items()):
             lines.append(_graph_line(f"{{{key} = {_var_text(value)}}}", depth + 1))
@@ -200,6 +217,9 @@ def show_host(
         host = inv.host(name)
     except InventoryError as exc:
         fail(exc)
-    doc = host_json(host)
-    doc["origins"] = {k: str(host.origins[k]) for k in sorted(host.vars) if k in host.origins}
+    try:
+        doc = host_json(host)
+    except InventoryError as exc:
+        fail(exc)
+    doc["origins"] = {k: str(host.origins[k]) for k in sorted(host.raw_vars) if k in host.origins}
     typer.echo(json.dumps(doc, indent=2, default=str))
