@@ -125,11 +125,11 @@ def test_vault_flags_parse_as_ansibles_and_prompt_on_a_terminal(tmp_path, ansibl
         from pathlib import Path
         import typer
         from portfleet.cli import common as c
+        from portfleet.cli.vault_flags import reads_inventory
 
-        def show(inventory: Path, key: str, vault_password_file: list[Path] = c.VaultPasswordFileOpt,
-                 vault_id: list[str] = c.VaultIdOpt, ask_vault_pass: bool = c.AskVaultPassOpt) -> None:
-            keyring = c.vault_keyring_or_exit(vault_id, vault_password_file, ask_vault_pass)
-            inv = c.load_inventory_or_exit(inventory, keyring)
+        @reads_inventory
+        def show(inventory: Path, key: str) -> None:
+            inv = c.load_inventory_or_exit(inventory)
             print("sha256", hashlib.sha256(inv.hosts[0].vars[key].reveal().encode()).hexdigest(), flush=True)
 
         typer.run(show)

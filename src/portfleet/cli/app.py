@@ -33,7 +33,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     context_settings=HELP_OPTIONS,
-    rich_markup_mode="markdown",
+    rich_markup_mode=None,
     # A traceback must never print locals: one of them may hold a password.
     pretty_exceptions_show_locals=False,
 )

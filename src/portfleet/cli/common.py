@@ -66,6 +66,7 @@ InventoryOpt = typer.Option(
     "--inventory",
     help="Ansible inventory: YAML or INI file (or a directory of them). Hosts, groups, vars, ranges.",
     show_default=False,
+    metavar="INVENTORY",
 )
 PlaybookOpt = typer.Option(
     ...,
@@ -73,6 +74,7 @@ PlaybookOpt = typer.Option(
     "--playbook",
     help="Desired-state playbook (YAML): which hosts get which settings (the shipped one: port-exhaustion.yml).",
     show_default=False,
+    metavar="PLAYBOOK",
 )
 LimitOpt = typer.Option(
     None,
@@ -80,21 +82,25 @@ LimitOpt = typer.Option(
     "--limit",
     help="Ansible host pattern to narrow the run: group, host, wildcard (web*), regex (~web\\d+), "
     "'!exclude', '&intersect', comma lists (e.g. 'windows:!legacy').",
+    metavar="PATTERN",
 )
-ForksOpt = typer.Option(DEFAULT_FORKS, "-f", "--forks", min=1, max=1000, help="Hosts worked on at once.")
+ForksOpt = typer.Option(DEFAULT_FORKS, "-f", "--forks", min=1, max=1000, help="Hosts worked on at once.", metavar="N")
 StateOpt = typer.Option(
     None,
     "--state",
     help="SQLite state file (runs, prior values, pending reboots). Default: $PORTFLEET_STATE or ./.portfleet/state.db.",
     show_default=False,
+    metavar="PATH",
 )
 TemplatesOpt = typer.Option(
     None,
     "--templates",
     help="Your own templates directory; a file there replaces the shipped template of the same path.",
     show_default=False,
+    metavar="DIR",
 )
-TimeoutOpt = typer.Option(20, "--timeout", min=1, help="Per-operation timeout in seconds (WinRM OperationTimeout).")
+TimeoutOpt = typer.Option(20, "--timeout", min=1, metavar="SECONDS",
+                          help="Per-operation timeout in seconds (WinRM OperationTimeout).")
 WideOpt = typer.Option(
     False, "--wide", help="Tables at full width: every column, nothing folded (default: fit the terminal)."
 )
@@ -109,6 +115,7 @@ CaBundleOpt = typer.Option(
     "--ca-bundle",
     help="CA bundle (PEM) to verify HTTPS hosts that have no ansible_winrm_ca_trust_path.",
     show_default=False,
+    metavar="FILE",
 )
 
 
@@ -129,52 +136,14 @@ def open_store(path: Optional[Path]) -> Any:
         fail(str(exc))
 
 
-# -- Ansible's vault flags: every command that reads an inventory takes these three -------------
-#    def cmd(..., vault_password_file: list[Path] = c.VaultPasswordFileOpt,
-#            vault_id: list[str] = c.VaultIdOpt, ask_vault_pass: bool = c.AskVaultPassOpt):
-#        inv = c.load_inventory_or_exit(inventory, c.vault_keyring_or_exit(vault_id, vault_password_file, ask_vault_pass))
-VaultPasswordFileOpt = typer.Option(
-    [],
-    "--vault-password-file",
-    "--vault-pass-file",
-    help="Vault password file (or an executable that prints it), as ansible's; repeatable. Also ANSIBLE_VAULT_PASSWORD_FILE.",
-    show_default=False,
-)
-VaultIdOpt = typer.Option(
-    [],
-    "--vault-id",
-    help="Vault identity [LABEL@]FILE or [LABEL@]prompt, as ansible's; repeatable. Also ANSIBLE_VAULT_IDENTITY_LIST.",
-    show_default=False,
-)
-AskVaultPassOpt = typer.Option(
-    False, "-J", "--ask-vault-pass", "--ask-vault-password", help="Prompt for the vault password (as ansible -J)."
-)
-
-
-def vault_keyring_or_exit(vault_ids: Optional[list[str]] = None, password_files: Optional[list[Path]] = None,
-                          ask_vault_pass: bool = False) -> Any:
-    """The run's vault passwords (flags + ANSIBLE_VAULT_* variables), read now, before any host is
-    contacted; a bad source exits 2 naming it. Prompts need a terminal."""
-    import getpass
-
-    from portfleet.inventory import InventoryError
-    from portfleet.inventory.vault_secrets import keyring_from_options
-
-    prompt = (lambda text: getpass.getpass(text)) if sys.stdin.isatty() else None
-    try:
-        return keyring_from_options(vault_ids or [], [str(p) for p in password_files or []], ask_vault_pass, prompt=prompt)
-    except InventoryError as exc:
-        fail(str(exc))
-    except (EOFError, KeyboardInterrupt):
-        fail("no vault password was typed", EXIT_INTERRUPTED)
-
-
 def load_inventory_or_exit(path: Path, vault: Any = None) -> Any:
-    """``vault``: a keyring from vault_keyring_or_exit; None reads the ANSIBLE_VAULT_* variables only."""
+    """``vault``: a keyring; None: the one of the command's vault flags (cli/vault_flags.py), which
+    also reads the ANSIBLE_VAULT_* variables."""
+    from portfleet.cli.vault_flags import command_keyring
     from portfleet.inventory import InventoryError, load_inventory
 
     if vault is None:
-        vault = vault_keyring_or_exit()
+        vault = command_keyring()
     try:
         return load_inventory(path, vault)
     except InventoryError as exc:
@@ -202,18 +171,27 @@ def build_plans_or_exit(inventory: Any, playbook: Any, limit: Optional[str]) -> 
         plans = build_desired(inventory, playbook, limit)
     except InventoryError as exc:
         fail(str(exc))
-    for plan in plans.hosts:
-        try:
-            plan.host.check()  # fail fast: templated/vaulted address, user, port ... evaluated now
-            plan.host.resolve_password()  # fail fast: a missing portfleet_password_env variable, a vault value
-        except InventoryError as exc:
-            fail(str(exc))
+    check_hosts_or_exit(p.host for p in plans.hosts)
     if not plans.hosts:
         fail(
             "no host matches both the playbook's plays and --limit "
             f"({', '.join(repr(p.hosts) for p in playbook.plays)}; limit {limit!r})"
         )
     return plans
+
+
+def check_hosts_or_exit(hosts: Any) -> None:
+    """Before any host is contacted: each host's templated/vaulted address, user, port and password
+    are evaluated now, so a bad template, vault value or missing portfleet_password_env is exit 2 with
+    its file:line instead of a failure in the middle of a run."""
+    from portfleet.inventory import InventoryError
+
+    for host in hosts:
+        try:
+            host.check()
+            host.resolve_password()
+        except InventoryError as exc:
+            fail(str(exc))
 
 
 def renderer(templates: Optional[Path]) -> Any:

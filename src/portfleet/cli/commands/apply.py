@@ -8,9 +8,11 @@ from typing import Optional
 import typer
 
 from portfleet.cli import common as c
+from portfleet.cli.vault_flags import reads_inventory
 from portfleet.shares import Share, ShareError, parse_percentage, parse_share
 
 
+@reads_inventory
 def apply(
     inventory: Path = c.InventoryOpt,
     playbook: Path = c.PlaybookOpt,

@@ -8,8 +8,10 @@ from typing import Optional
 import typer
 
 from portfleet.cli import common as c
+from portfleet.cli.vault_flags import reads_inventory
 
 
+@reads_inventory
 def audit(
     inventory: Path = c.InventoryOpt,
     playbook: Path = c.PlaybookOpt,

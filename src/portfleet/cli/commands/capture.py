@@ -8,8 +8,10 @@ from typing import Optional
 import typer
 
 from portfleet.cli import common as c
+from portfleet.cli.vault_flags import reads_inventory
 
 
+@reads_inventory
 def capture(
     inventory: Path = c.InventoryOpt,
     limit: str = typer.Option(..., "-l", "--limit", help="The host to capture (a pattern that matches exactly one host)."),

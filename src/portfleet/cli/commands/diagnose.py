@@ -8,8 +8,10 @@ from typing import Any, Optional
 import typer
 
 from portfleet.cli import common as c
+from portfleet.cli.vault_flags import reads_inventory
 
 
+@reads_inventory
 def diagnose(
     inventory: Path = c.InventoryOpt,
     limit: Optional[str] = c.LimitOpt,

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn, Optional
 
 import typer
+
+from portfleet.cli.vault_flags import reads_inventory
 from rich.console import Console
 from rich.table import Table
 
@@ -55,10 +57,10 @@ def load_and_select(inventory: Path, limit: str | None = None, vault: Any = None
     """Load an inventory and apply a limit; on bad input print the error and exit 2.
     Warnings (Ansible's would-be warnings) go to stderr. Reusable by other commands.
     ``vault``: the run's vault keyring (None: the ANSIBLE_VAULT_* variables only)."""
-    from portfleet.cli.common import vault_keyring_or_exit
+    from portfleet.cli.vault_flags import command_keyring
 
     try:
-        inv = load_inventory(inventory, vault if vault is not None else vault_keyring_or_exit())
+        inv = load_inventory(inventory, vault if vault is not None else command_keyring())
         for warning in inv.warnings:
             typer.echo(f"warning: {warning}", err=True)
         hosts = inv.select(limit) if limit is not None else list(inv.hosts)
@@ -125,6 +127,7 @@ def inventory_json(inv: Inventory, hosts: list[Host], limit: str | None) -> dict
 
 
 @app.command("list")
+@reads_inventory
 def list_hosts(
     inventory: InventoryOption,
     limit: LimitOption = None,
@@ -194,6 +197,7 @@ def graph_lines(inv: Inventory, group: str, show_vars: bool, depth: int = 0) -> 
 
 
 @app.command("graph")
+@reads_inventory
 def graph(
     inventory: InventoryOption,
     group: Annotated[str, typer.Argument(help="Group to start from.")] = "all",
@@ -207,6 +211,7 @@ def graph(
 
 
 @app.command("host")
+@reads_inventory
 def show_host(
     inventory: InventoryOption,
     name: Annotated[str, typer.Argument(help="Inventory name of the host.", show_default=False)],

@@ -8,8 +8,10 @@ from typing import Optional
 import typer
 
 from portfleet.cli import common as c
+from portfleet.cli.vault_flags import reads_inventory
 
 
+@reads_inventory
 def rollback(
     run_id: str = typer.Argument(..., help="The apply (or rollback) run to undo; see `portfleet runs list`. A unique prefix works."),
     inventory: Optional[Path] = typer.Option(
