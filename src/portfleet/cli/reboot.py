@@ -139,7 +139,7 @@ def _scope(inventory: Path, playbook: Optional[Path], limit: Optional[str]) -> t
 
 def _windows_or_exit(inv: Any, book: Any, plans: list[Any]) -> Any:
     from portfleet.reboot.prepare import load_windows
-    from portfleet.reboot.windows import WindowError
+    from portfleet.reboot.maintenance import WindowError
 
     try:
         return load_windows(inv, book, plans)
@@ -612,7 +612,7 @@ def schedule_cmd(
     Exit: 0 tasks created (or nothing to schedule), 3 tasks would be created (--check), 4 a host failed.
     """
     from portfleet.cli.render.progress import progress_for_terminal
-    from portfleet.reboot.hostside import create_tasks, plan_tasks
+    from portfleet.reboot.tasks import create_tasks, plan_tasks
     from portfleet.reboot.prepare import make_plan, shutdown_commands
     from portfleet.report.reboot_json import plan_json, schedule_json
     from portfleet.cli.render.reboot_tables import schedule_table
@@ -681,7 +681,7 @@ def status_cmd(
     Exit: 0 nothing pending, 3 reboots still pending (scheduled or not), 4 a host could not be read.
     """
     from portfleet.cli.render.progress import progress_for_terminal
-    from portfleet.reboot.hostside import query_status
+    from portfleet.reboot.tasks import query_status
     from portfleet.report.reboot_json import status_json
     from portfleet.cli.render.reboot_tables import status_table
     from portfleet.report.json_out import write_json
@@ -725,7 +725,7 @@ def cancel_cmd(
     inventory (and --limit). Exit: 0 done, 3 commands would run (--check), 4 a host failed.
     """
     from portfleet.cli.render.progress import progress_for_terminal
-    from portfleet.reboot.hostside import CancelResult, cancel_commands, cancel_tasks
+    from portfleet.reboot.tasks import CancelResult, cancel_commands, cancel_tasks
     from portfleet.report.reboot_json import cancel_json
     from portfleet.cli.render.reboot_tables import cancel_table
     from portfleet.report.json_out import write_json

@@ -48,8 +48,8 @@ from portfleet.reboot.commands import (
 )
 from portfleet.reboot.needs import pending_reasons
 from portfleet.reboot.planner import RebootHost, RebootPlan, RebootPolicy, plan_reboots
-from portfleet.reboot.sources import ALWAYS, estimate_duration
-from portfleet.reboot.windows import MaintenanceSchedule
+from portfleet.reboot.policy import ALWAYS, estimate_duration
+from portfleet.reboot.maintenance import MaintenanceSchedule
 from portfleet.render import Renderer
 from portfleet.state import REBOOT_FINAL, REBOOT_IN_FLIGHT, RebootHostRow, RebootStore, iso, utcnow
 from portfleet.transport.base import Session, TransportError

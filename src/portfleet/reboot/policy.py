@@ -25,7 +25,7 @@ from typing import Any, Iterable
 import yaml
 
 from portfleet.shares import parse_share
-from portfleet.reboot.windows import MaintenanceSchedule, WindowError, parse_timezone, parse_windows
+from portfleet.reboot.maintenance import MaintenanceSchedule, WindowError, parse_timezone, parse_windows
 
 __all__ = [
     "ALWAYS",
