@@ -9,7 +9,8 @@ import socket
 import subprocess
 import sys
 import threading
-from datetime import datetime, timezone
+import time
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from portfleet.exit_codes import EXIT_OK, EXIT_TERMINATED
 from portfleet.inventory import load_inventory
 from portfleet.reboot import session
 from portfleet.reboot.executor import RunOptions
+from portfleet.reboot.prepare import load_windows
 from portfleet.reboot.scope import load_scope
 from portfleet.reboot.session import RequestError, RunRequest, Wiring
 from portfleet.render import Renderer
@@ -61,6 +63,14 @@ def apply_settings(inventory: Path, playbook: Path, store: RebootStore) -> None:
 
 def boots(control, names) -> dict[str, int]:
     return {n: control.host(n)["boot_count"] for n in names}
+
+
+def wait_for_boot(control, name: str, count: int, timeout: float = 30.0) -> None:
+    """Until the lab says the host is back from its `count`-th boot (its model, not our parsers)."""
+    deadline = time.monotonic() + timeout
+    while control.host(name)["boot_count"] < count or not control.wait_until(name, lambda h: True)["is_up"]:
+        assert time.monotonic() < deadline, f"{name} did not come back"
+        time.sleep(0.05)
 
 
 def test_fresh_run_reboots_every_pending_host_once_and_verifies_it(lab, tmp_path):
@@ -145,7 +155,7 @@ def test_resume_after_a_cut_off_sends_no_second_shutdown(lab, tmp_path):
             store.reboot_host_update(run_id, name, state="shutdown_intent", batch=1,
                                      boot_before=boot_before[name], command=COMMAND)
         store.reboot_host_update(run_id, sent, state="shutdown_sent", sent_at=datetime.now(timezone.utc))
-        control.wait_until(intent, lambda h: h["is_up"] and h["boot_count"] == before[intent] + 1, timeout=30)
+        wait_for_boot(control, intent, before[intent] + 1)
         wired = wiring(store)
 
         choice = session.choose_run(store, None, False)  # no --resume: the last unfinished run
@@ -202,15 +212,16 @@ def test_bad_input_is_a_request_error_with_the_users_message(tmp_path):
             (RunRequest(inventory=inventory), "missing option -p/--playbook"),
             (RunRequest(inventory=tmp_path / "none.yml", playbook=book),
              f"{tmp_path / 'none.yml'}: no such inventory file or directory"),
-            (RunRequest(inventory=inventory, playbook=book, limit="db*"), "no host matches both"),
-            (RunRequest(inventory=inventory, playbook=book), f"{book}:8:"),  # the bad freeze entry's own line
+            (RunRequest(inventory=inventory, playbook=book, limit="db*"), "inv.yml: no host or group matches 'db*'"),
+            # The bad freeze entry's own line; YAML reads the unquoted date as a timestamp it cannot build.
+            (RunRequest(inventory=inventory, playbook=book), f"{book}:8: bad freeze date '2027-13-01': no such day"),
         ]
         for request, message in cases:
             with pytest.raises(RequestError) as info:
                 session.start_run(request, wired)
             assert message in str(info.value), (request, str(info.value))
             assert "secret" not in str(info.value)
-        with pytest.raises(RequestError, match="no such run"):
+        with pytest.raises(RequestError, match="no run .20270101T000000-nothere. in"):
             session.choose_run(store, "20270101T000000-nothere", False)
         audit_run = store.start_run("audit")
         with pytest.raises(RequestError, match=f"run {audit_run} is a audit run, not a reboot run"):
@@ -227,3 +238,16 @@ def test_bad_input_is_a_request_error_with_the_users_message(tmp_path):
             driver.kill()
             driver.wait()
         assert [r.kind for r in store.list_runs()] == ["reboot", "audit"]  # nothing else was written
+
+
+def test_unquoted_freeze_dates_in_a_playbook_are_dates(tmp_path):
+    inventory = tmp_path / "inv.yml"
+    inventory.write_text(INVENTORY)
+    book = tmp_path / "pb.yml"
+    book.write_text("- hosts: windows\n  settings: {TcpTimedWaitDelay: 30}\n  reboot:\n"
+                    "    windows: [Sun 02:00-04:00]\n    freeze: [2027-12-24, 2027-12-30..2028-01-02]\n")
+    scope = load_scope(inventory, book, None)
+    windows, _ = load_windows(scope.inventory, scope.playbook, scope.plans)
+    schedule = windows["web-01"].schedule
+    assert schedule is not None and windows["web-01"].source == f"{book}:3 (play 'play #1')"
+    assert schedule.freeze == ((date(2027, 12, 24), date(2027, 12, 24)), (date(2027, 12, 30), date(2028, 1, 2)))

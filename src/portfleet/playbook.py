@@ -322,6 +322,17 @@ def _load_rollout(w: _Walker, node: yaml.Node, play: str) -> Rollout:
     return Rollout(**values)
 
 
+def _entries(w: _Walker, node: yaml.Node) -> Any:
+    """windows/freeze as written: an unquoted date (- 2027-12-24) is its text, not YAML's timestamp
+    (which would not be text, and an impossible one such as 2027-13-01 would not even construct)."""
+    def one(n: yaml.Node) -> Any:
+        if isinstance(n, yaml.ScalarNode) and n.tag == "tag:yaml.org,2002:timestamp":
+            return n.value
+        return w.plain(n)
+
+    return [one(n) for n in node.value] if isinstance(node, yaml.SequenceNode) else one(node)
+
+
 def _entry_lines(node: yaml.Node) -> tuple[int, ...]:
     """The line of each entry of a list; none for a single text (errors then name the block's line)."""
     if not isinstance(node, yaml.SequenceNode):
@@ -337,7 +348,7 @@ def _load_reboot(w: _Walker, key_node: yaml.Node, node: yaml.Node, play: str) ->
     key_lines: list[tuple[str, int]] = []
     for key, _, value_node in w.mapping(node, f"reboot policy of play {play!r}", REBOOT_KEYS):
         if key in ("windows", "freeze"):
-            value = w.plain(value_node)
+            value = _entries(w, value_node)
             if isinstance(value, str):
                 value = [value]
             if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
