@@ -53,12 +53,17 @@ def wiring(store: RebootStore) -> Wiring:
                   open_poll_session=session_factory(ConnectOptions(connect_timeout=5.0, connect_retries=0)))
 
 
-def apply_settings(inventory: Path, playbook: Path, store: RebootStore) -> None:
-    """What `portfleet apply` does, in process: the values are written, effective after a reboot."""
-    plans = load_scope(inventory, playbook, None).plans
+def pending_fleet(lab, tmp_path: Path, hosts: int, seed: int) -> tuple:
+    """A lab whose hosts had TcpTimedWaitDelay written, in process as `portfleet apply` writes it:
+    pending a reboot. -> (lab, its host names, the playbook, the open state store)."""
+    running = lab(hosts=hosts, profile="defaults", seed=seed, time_scale=TIME_SCALE)
+    book = write_playbook(tmp_path / "pb.yml")
+    store = RebootStore(tmp_path / "state.db")
+    plans = load_scope(running.inventory, book, None).plans
     report = run_converge("apply", plans, open_session=session_factory(), renderer=Renderer(), store=store,
                           check=False, forks=5)
     assert {h.status for h in report.hosts} == {"pending_reboot"}, report.to_json()
+    return running, [h["name"] for h in running.hosts], book, store
 
 
 def boots(control, names) -> dict[str, int]:
@@ -74,12 +79,9 @@ def wait_for_boot(control, name: str, count: int, timeout: float = 30.0) -> None
 
 
 def test_fresh_run_reboots_every_pending_host_once_and_verifies_it(lab, tmp_path):
-    running = lab(hosts=3, profile="defaults", seed=21, time_scale=TIME_SCALE)
+    running, names, book, store = pending_fleet(lab, tmp_path, 3, seed=21)
     control = running.control()
-    names = [h["name"] for h in running.hosts]
-    book = write_playbook(tmp_path / "pb.yml")
-    with RebootStore(tmp_path / "state.db") as store:
-        apply_settings(running.inventory, book, store)
+    with store:
         before = boots(control, names)
         wired = wiring(store)
 
@@ -106,12 +108,9 @@ def test_fresh_run_reboots_every_pending_host_once_and_verifies_it(lab, tmp_path
 
 
 def test_a_stopped_run_names_its_signal_sends_nothing_and_stays_resumable(lab, tmp_path):
-    running = lab(hosts=2, profile="defaults", seed=22, time_scale=TIME_SCALE)
+    running, names, book, store = pending_fleet(lab, tmp_path, 2, seed=22)
     control = running.control()
-    names = [h["name"] for h in running.hosts]
-    book = write_playbook(tmp_path / "pb.yml")
-    with RebootStore(tmp_path / "state.db") as store:
-        apply_settings(running.inventory, book, store)
+    with store:
         before = boots(control, names)
         wired = wiring(store)
         fresh = session.start_run(fast_request(running.inventory, book), wired)
@@ -133,13 +132,11 @@ def test_a_stopped_run_names_its_signal_sends_nothing_and_stays_resumable(lab, t
 
 
 def test_resume_after_a_cut_off_sends_no_second_shutdown(lab, tmp_path):
-    running = lab(hosts=3, profile="defaults", seed=23, time_scale=TIME_SCALE)
+    running, names, book, store = pending_fleet(lab, tmp_path, 3, seed=23)
     control = running.control()
-    sent, intent, planned = names = [h["name"] for h in running.hosts]
-    book = write_playbook(tmp_path / "pb.yml")
+    sent, intent, _ = names
     inventory = load_inventory(running.inventory)
-    with RebootStore(tmp_path / "state.db") as store:
-        apply_settings(running.inventory, book, store)
+    with store:
         before = boots(control, names)
         boot_before = {n: datetime.fromtimestamp(control.host(n)["boot_time"], tz=timezone.utc) for n in names}
 

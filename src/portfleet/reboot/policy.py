@@ -233,7 +233,7 @@ def build_policy(
         value = max_unavailable if max_unavailable is not None else (play.block.max_unavailable if play else None)
         if value is None:
             continue
-        for g in h.groups:
+        for g in sorted(h.groups):  # a frozenset: sorted, so the JSON lists the limits in a stable order
             count = _resolve(value, group_sizes.get(g, total))
             limits[g] = min(limits.get(g, count), count)
     size = _resolve(batch, total) if batch is not None else None

@@ -28,6 +28,7 @@ from portfleet.reboot.policy import (
 )
 from portfleet.reboot.maintenance import MaintenanceSchedule
 from portfleet.render import Renderer
+from portfleet.shares import Share
 from portfleet.state import Store
 from portfleet.transport.base import Session
 
@@ -85,8 +86,8 @@ def prepare(
     forced: set[str],
     forks: int,
     max_parallel: int | None = None,
-    batch: int | str | None = None,
-    max_unavailable: int | str | None = None,
+    batch: Share | int | str | None = None,
+    max_unavailable: Share | int | str | None = None,
     progress: Progress | None = None,
     windows: tuple[dict[str, HostWindows], dict[str, PlayReboot | None]] | None = None,
 ) -> Prepared:
