@@ -164,9 +164,10 @@ def _drive(run: Any, wiring: Any, quiet: bool) -> Any:
 
     def on_first(signum: int) -> None:
         if not quiet:
-            by, again = ("", "Ctrl-C") if signum == signal.SIGINT else (f" by {signal_name(signum)}", "a second signal")
+            name = signal_name(signum)
+            by, again = ("", "Ctrl-C again") if signum == signal.SIGINT else (f" by {name}", f"send {name} again")
             c.err.print(f"[yellow]Interrupted{by}: no new shutdowns; recording where each host is "
-                        f"({again} again to abandon)[/yellow]")
+                        f"({again} to abandon)[/yellow]")
 
     stop_event = threading.Event()
     with stopping(stop_event, on_first=on_first) as stop:
