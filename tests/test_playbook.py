@@ -6,8 +6,9 @@ from textwrap import dedent
 import pytest
 
 from portfleet.facts import HostFacts
-from portfleet.playbook import PlaybookError, Rollout, check_for_host, host_warnings, load_playbook
+from portfleet.playbook import PlaybookError, RebootBlock, Rollout, check_for_host, host_warnings, load_playbook
 from portfleet.settings import PortRange
+from portfleet.shares import Share
 
 ROOT = Path(__file__).resolve().parent.parent
 WS2003 = HostFacts(os_version="5.2.3790", major=5, minor=2, build=3790)
@@ -54,8 +55,9 @@ def test_the_example_from_the_issue(tmp_path):
                                "dynamicport.ipv6.tcp": PortRange(10000, 55536)}
     assert modern.setting_lines == {"TcpTimedWaitDelay": 4, "dynamicport.ipv4.tcp": 6, "dynamicport.ipv6.tcp": 7}
     assert modern.rollout == Rollout(batch="25%", max_fail_percentage=10.0)
-    assert modern.reboot == {"windows": ["Sat 02:00-04:00"], "timezone": "Europe/Berlin", "max_parallel": 5,
-                             "max_unavailable": "25%"}
+    assert modern.reboot == RebootBlock(line=9, windows=("Sat 02:00-04:00",), window_lines=(9,),
+                                        timezone="Europe/Berlin", max_parallel=5, max_unavailable=Share(percent=25.0),
+                                        key_lines=(("timezone", 9), ("max_parallel", 9), ("max_unavailable", 9)))
     assert (modern.line, legacy.line) == (1, 10)
     assert legacy.settings == {"MaxUserPort": 65534, "TcpTimedWaitDelay": 30}
     assert legacy.rollout == Rollout() and legacy.reboot is None

@@ -9,7 +9,7 @@ import pytest
 
 from portfleet.reboot.ics import escape_text, fold_line, plan_to_ics, write_ics
 from portfleet.reboot.planner import RebootHost, RebootPlan, RebootPolicy, plan_reboots
-from portfleet.reboot.windows import parse_windows
+from portfleet.reboot.maintenance import parse_windows
 
 UTC = timezone.utc
 TEXT_PROPS = {"SUMMARY", "DESCRIPTION", "UID", "X-WR-CALNAME"}

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from portfleet.reboot.planner import PolicyError, RebootHost, RebootPlan, RebootPolicy, plan_reboots
-from portfleet.reboot.windows import parse_windows
+from portfleet.reboot.maintenance import parse_windows
 
 UTC = timezone.utc
 MIN = timedelta(minutes=1)

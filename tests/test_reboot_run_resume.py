@@ -189,3 +189,41 @@ def test_ctrl_c_records_where_each_host_is_and_the_next_run_finishes_the_job(lab
     assert {h["status"] for h in hosts} == {"verified"}
     assert sum(1 for h in hosts if any(n.startswith("resumed:") for n in h["notes"])) == 1
     assert boots(control, names) == {n: before[n] + 1 for n in names}
+
+
+def test_sigterm_stops_like_ctrl_c_exits_143_and_the_run_stays_resumable(lab, tmp_path):
+    # SIGTERM is what systemd, Kubernetes and `kill` send: no new shutdowns, every host's row
+    # recorded, the run closed as interrupted, and 128 + 15 as the exit code.
+    running = lab(hosts=2, profile="defaults", seed=14, time_scale=TIME_SCALE)
+    control = running.control()
+    names = [h["name"] for h in running.hosts]
+    state = tmp_path / "state.db"
+    book = write_playbook(tmp_path / "pb.yml")
+    assert portfleet("apply", "-i", str(running.inventory), "-p", str(book), "--yes", state=state).returncode == 3
+    before = boots(control, names)
+
+    controller = subprocess.Popen(
+        [sys.executable, "-m", "portfleet", "reboot", "run", "-i", str(running.inventory), "-p", str(book), "--now",
+         "--yes", "--max-parallel", "1", "--delay", "6", "--timeout-down", "15", "--timeout-up", "30",
+         "--poll-max", "0.5"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env_for(state))
+    wait_for(lambda: "shutdown_sent" in row_states(state).values(), 60, "the first shutdown")
+    started = time.monotonic()
+    controller.send_signal(signal.SIGTERM)
+    out, err = controller.communicate(timeout=30)
+    assert controller.returncode == 143, out + err
+    assert time.monotonic() - started < 4  # it did not sit out the grace period
+    assert "Interrupted by SIGTERM: no new shutdowns" in err and "interrupted (SIGTERM)" in err
+    assert "resume with: portfleet reboot run --resume" in err
+    assert sorted(row_states(state).values()) == ["planned", "shutdown_sent"]
+    with sqlite3.connect(f"file:{state}?mode=ro", uri=True) as db:
+        ((run_id, status),) = db.execute("SELECT id, status FROM runs WHERE kind='reboot'")
+    assert status == "interrupted"
+
+    resumed = portfleet("reboot", "run", "-i", str(running.inventory), "-p", str(book), "--yes", "--delay", "1",
+                        "--format", "json", state=state)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    report = as_json(resumed)
+    assert report["run_id"] == run_id and report["resumed"] is True and report["status"] == "completed"
+    assert {h["status"] for h in report["hosts"]} == {"verified"}
+    assert boots(control, names) == {n: before[n] + 1 for n in names}

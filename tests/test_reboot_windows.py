@@ -5,7 +5,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from portfleet.reboot.windows import Window, WindowError, parse_windows
+from portfleet.reboot.maintenance import Window, WindowError, parse_windows
 
 UTC = timezone.utc
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import yaml
 
 from portfleet.settings import CATALOGUE, SettingError, Value, get_setting
-from portfleet.shares import ShareError, parse_percentage, parse_share
+from portfleet.shares import Share, ShareError, parse_percentage, parse_share
 
 if TYPE_CHECKING:
     from portfleet.facts import HostFacts
@@ -57,6 +57,27 @@ class Rollout:
     max_fail_percentage: float = 100.0  # stop when more than this share of a batch fails
 
 
+@dataclass(frozen=True)
+class RebootBlock:
+    """A play's `reboot:` block, checked for shape and types; reboot/maintenance.py interprets the
+    windows. It keeps the lines of its parts so that a bad window is reported as file:line without
+    reading the YAML again."""
+
+    line: int  # the `reboot:` key
+    windows: tuple[str, ...] = ()
+    window_lines: tuple[int, ...] = ()  # one per entry of a windows list (none when given as one text)
+    timezone: str | None = None
+    freeze: tuple[str, ...] = ()
+    freeze_lines: tuple[int, ...] = ()  # likewise for freeze
+    max_parallel: int | None = None
+    batch: Share | None = None  # of the play's hosts to reboot
+    max_unavailable: Share | None = None  # of each group of the play's hosts
+    key_lines: tuple[tuple[str, int], ...] = ()  # (scalar key, line of its value)
+
+    def line_of(self, key: str) -> int | None:
+        return next((line for k, line in self.key_lines if k == key), None)
+
+
 @dataclass
 class Play:
     name: str
@@ -64,7 +85,7 @@ class Play:
     settings: dict[str, Value]  # catalogue key -> validated value (None: make absent)
     setting_lines: dict[str, int]
     rollout: Rollout
-    reboot: dict[str, Any] | None
+    reboot: RebootBlock | None  # None: no block, or an empty one
     line: int
     source: str = ""  # the playbook file, for messages
 
@@ -196,7 +217,7 @@ def _load_play(w: _Walker, node: yaml.Node, index: int) -> Play:
         raise w.fail(node, f"play {name!r} has no 'settings:' (e.g. TcpTimedWaitDelay: 30)")
     settings, lines = _load_settings(w, found["settings"][1], name)
     rollout = _load_rollout(w, found["rollout"][1], name) if "rollout" in found else Rollout()
-    reboot = _load_reboot(w, found["reboot"][1], name) if "reboot" in found else None
+    reboot = _load_reboot(w, *found["reboot"], name) if "reboot" in found else None
     return Play(name=name, hosts=hosts, settings=settings, setting_lines=lines, rollout=rollout,
                 reboot=reboot, line=_line(node) or 0, source=w.path)
 
@@ -301,14 +322,33 @@ def _load_rollout(w: _Walker, node: yaml.Node, play: str) -> Rollout:
     return Rollout(**values)
 
 
-def _load_reboot(w: _Walker, node: yaml.Node, play: str) -> dict[str, Any] | None:
+def _entries(w: _Walker, node: yaml.Node) -> Any:
+    """windows/freeze as written: an unquoted date (- 2027-12-24) is its text, not YAML's timestamp
+    (which would not be text, and an impossible one such as 2027-13-01 would not even construct)."""
+    def one(n: yaml.Node) -> Any:
+        if isinstance(n, yaml.ScalarNode) and n.tag == "tag:yaml.org,2002:timestamp":
+            return n.value
+        return w.plain(n)
+
+    return [one(n) for n in node.value] if isinstance(node, yaml.SequenceNode) else one(node)
+
+
+def _entry_lines(node: yaml.Node) -> tuple[int, ...]:
+    """The line of each entry of a list; none for a single text (errors then name the block's line)."""
+    if not isinstance(node, yaml.SequenceNode):
+        return ()
+    return tuple(_line(item) or 0 for item in node.value)
+
+
+def _load_reboot(w: _Walker, key_node: yaml.Node, node: yaml.Node, play: str) -> RebootBlock | None:
     """Loosely checked here (shape and types); the reboot scheduler interprets the windows."""
     if isinstance(node, yaml.ScalarNode) and w.scalar(node) is None:
         return None
     out: dict[str, Any] = {}
+    key_lines: list[tuple[str, int]] = []
     for key, _, value_node in w.mapping(node, f"reboot policy of play {play!r}", REBOOT_KEYS):
         if key in ("windows", "freeze"):
-            value = w.plain(value_node)
+            value = _entries(w, value_node)
             if isinstance(value, str):
                 value = [value]
             if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
@@ -318,8 +358,10 @@ def _load_reboot(w: _Walker, node: yaml.Node, play: str) -> dict[str, Any] | Non
                     if not _TIME_SPAN.search(entry):
                         raise w.fail(entry_node if isinstance(entry_node, yaml.Node) else value_node,
                                      f"reboot window {entry!r} has no time span such as 02:00-04:00")
-            out[key] = value
-        elif key == "timezone":
+            out[key] = tuple(value)
+            out["window_lines" if key == "windows" else "freeze_lines"] = _entry_lines(value_node)
+            continue
+        if key == "timezone":
             value = w.scalar(value_node)
             if not isinstance(value, str) or not _zone_exists(value):
                 raise w.fail(value_node, f"unknown time zone {value!r} (an IANA name such as Europe/Berlin or UTC)")
@@ -330,8 +372,11 @@ def _load_reboot(w: _Walker, node: yaml.Node, play: str) -> dict[str, Any] | Non
                 raise w.fail(value_node, f"reboot max_parallel must be a whole number of hosts >= 1, got {value!r}")
             out[key] = value
         else:
-            out[key] = _percent_or_count(w, value_node, f"reboot {key}")
-    return out
+            out[key] = parse_share(_percent_or_count(w, value_node, f"reboot {key}"))
+        key_lines.append((key, _line(value_node) or 0))
+    if not out:
+        return None  # `reboot: {}` says nothing: the host's windows come from elsewhere, as without a block
+    return RebootBlock(line=_line(key_node) or 0, key_lines=tuple(key_lines), **out)
 
 
 def _zone_exists(name: str) -> bool:

@@ -12,7 +12,7 @@ from portfleet.exit_codes import EXIT_CODE_TABLE, EXIT_UNEXPECTED
 
 from portfleet.cli.commands import inventory as inventory_cmd
 from portfleet.cli.commands import lab as lab_cmd
-from portfleet.cli import reboot as reboot_cmd
+from portfleet.cli.commands import reboot as reboot_cmd
 from portfleet.cli.commands import runs as runs_cmd
 from portfleet.cli.commands.apply import apply
 from portfleet.cli.commands.audit import audit

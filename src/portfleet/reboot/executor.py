@@ -25,9 +25,8 @@ is already going down: wait for it.
 
 from __future__ import annotations
 
-import os
 import re
-import socket
+import signal
 import threading
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timedelta, timezone
@@ -38,6 +37,8 @@ from portfleet.models import HostReport, HostStatus
 from portfleet.run_record import known_pending, record
 from portfleet.engine import Interrupted, NoProgress, Progress, fan_out
 from portfleet.desired import DesiredState
+from portfleet.exit_codes import EXIT_DRIFT, EXIT_FAILED, EXIT_FOR_SIGNAL, EXIT_INTERRUPTED, EXIT_OK
+from portfleet.interrupts import signal_name, signum_of
 from portfleet.read_host import HostReading, read_host
 from portfleet.reboot.commands import (
     NO_SHUTDOWN_IN_PROGRESS,
@@ -48,8 +49,8 @@ from portfleet.reboot.commands import (
 )
 from portfleet.reboot.needs import pending_reasons
 from portfleet.reboot.planner import RebootHost, RebootPlan, RebootPolicy, plan_reboots
-from portfleet.reboot.sources import ALWAYS, estimate_duration
-from portfleet.reboot.windows import MaintenanceSchedule
+from portfleet.reboot.policy import ALWAYS, estimate_duration
+from portfleet.reboot.maintenance import MaintenanceSchedule
 from portfleet.render import Renderer
 from portfleet.state import REBOOT_FINAL, REBOOT_IN_FLIGHT, RebootHostRow, RebootStore, iso, utcnow
 from portfleet.transport.base import Session, TransportError
@@ -134,6 +135,10 @@ class HostOutcome:
         }
 
 
+# Host states that leave work for a later run: not compliant, no window, or never finished.
+_LEFT_OVER = ("not_compliant", "unschedulable", "planned", "shutdown_sent", "down", "shutdown_intent")
+
+
 @dataclass
 class RunOutcome:
     run_id: str
@@ -141,6 +146,8 @@ class RunOutcome:
     stopped_reason: str | None = None
     interrupted: bool = False
     batches_run: int = 0
+    signum: int | None = None  # the signal that interrupted the run (SIGINT when stopped without one)
+    halted: bool = False  # a batch's failures exceeded --max-fail: later batches were not started
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -155,6 +162,18 @@ class RunOutcome:
         if self.stopped_reason:
             return "stopped"
         return "completed"
+
+    def exit_code(self) -> int:
+        """130/143/129 interrupted (by signal), 4 a host failed or the rollout stopped, 3 reboots left
+        (not compliant, no window, not reached), 0 every host rebooted and compliant (or skipped)."""
+        if self.interrupted:
+            return EXIT_FOR_SIGNAL.get(self.signum or signal.SIGINT, EXIT_INTERRUPTED)
+        counts = self.counts()
+        if counts.get("failed") or self.halted:
+            return EXIT_FAILED
+        if any(counts.get(k) for k in _LEFT_OVER):
+            return EXIT_DRIFT
+        return EXIT_OK
 
 
 def comment_for(reasons: Sequence[str]) -> str:
@@ -188,6 +207,7 @@ class RebootExecutor:
         progress: Progress | None = None,
         on_event: Callable[[str], None] | None = None,
         stop: threading.Event | None = None,
+        signal_of: Callable[[], int | None] | None = None,
         clock: Callable[[], datetime] = utcnow,
         forks: int = 50,
     ) -> None:
@@ -201,6 +221,7 @@ class RebootExecutor:
         self.progress = progress or NoProgress()
         self.on_event = on_event or (lambda text: None)
         self.stop = stop or threading.Event()
+        self.signal_of = signal_of or (lambda: None)  # which signal set `stop`, once it is set
         self.clock = clock
         self.forks = forks
         self._reasons: dict[str, list[str]] = {}
@@ -228,25 +249,28 @@ class RebootExecutor:
                 outcomes[name] = HostOutcome(name, "failed", detail, row.batch, reasons=row.reasons)
         todo = [n for n, r in rows.items() if n not in outcomes]
         self.progress.start(len(todo), "reboot")
+        second: int | None = None  # the signal of a second interrupt, which abandons waiting
         try:
             self._drive(rows, todo, outcomes, outcome)
         except Interrupted as cut:  # a second Ctrl-C during a batch: in-flight hosts are left as recorded
-            outcome.interrupted = True
+            outcome.interrupted, second = True, cut.signum
             for _, result in cut.done:
                 outcomes[result.name] = result
-        except KeyboardInterrupt:  # a second Ctrl-C between batches
-            outcome.interrupted = True
+        except KeyboardInterrupt as exc:  # a second Ctrl-C between batches
+            outcome.interrupted, second = True, signum_of(exc)
         finally:
             self.progress.stop()
         if self.stop.is_set():
             outcome.interrupted = True
+        if outcome.interrupted:
+            outcome.signum = self.signal_of() or second or signal.SIGINT
         final_rows = {r.host: r for r in self.store.reboot_hosts(self.run_id)}
         for name, row in final_rows.items():
             if name not in outcomes:
                 outcomes[name] = self._from_row(row)
         outcome.hosts = [outcomes[n] for n in final_rows]
         if outcome.interrupted and not outcome.stopped_reason:
-            outcome.stopped_reason = "interrupted (Ctrl-C)"
+            outcome.stopped_reason = f"interrupted ({signal_name(outcome.signum or signal.SIGINT)})"
         return outcome
 
     def _drive(self, rows: dict[str, RebootHostRow], todo: list[str], outcomes: dict[str, HostOutcome],
@@ -331,6 +355,7 @@ class RebootExecutor:
             share = 100.0 * len(bad) / len(results)
             if share > threshold:
                 left = [n for n, r in self._rows().items() if r.state == "planned"]
+                outcome.halted = True
                 outcome.stopped_reason = (
                     f"batch {number}: {len(bad)} of {len(results)} host(s) failed ({share:.0f}% > --max-fail "
                     f"{threshold:g}%): rollout stopped" + (f"; not started: {', '.join(left)}" if left else "")
@@ -555,20 +580,3 @@ _NO_WINDOW = MaintenanceSchedule("UTC", ())
 def _local_text(batch: Any) -> str:
     w = batch.window
     return f"{iso(w.start)[:16]}Z ({w.spec})"
-
-
-def controller_identity() -> tuple[int, str]:
-    """(pid, host name) of this controller, recorded so a resume can refuse a run still being driven."""
-    return os.getpid(), socket.gethostname()
-
-
-def controller_alive(pid: int | None, host: str | None) -> bool:
-    if pid is None or host != socket.gethostname() or pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

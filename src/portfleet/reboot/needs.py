@@ -19,6 +19,7 @@ from typing import Any, Callable, Sequence
 from portfleet.engine import Progress, fan_out
 from portfleet.facts import HostFacts
 from portfleet.desired import DesiredState
+from portfleet.models import is_failed
 from portfleet.read_host import HostReading, read_host
 from portfleet.render import Renderer
 from portfleet.state import Store, iso
@@ -41,6 +42,11 @@ class HostNeed:
     @property
     def needs_reboot(self) -> bool:
         return self.status in NEEDED
+
+    @property
+    def failed(self) -> bool:
+        """The host could not be read (unreachable, auth_failed, error)."""
+        return is_failed(self.status)
 
     @property
     def boot_time(self) -> datetime | None:

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from portfleet.reboot.windows import MaintenanceSchedule, Window
+from portfleet.reboot.maintenance import MaintenanceSchedule, Window
 from portfleet.shares import Share, ShareError, parse_share
 
 __all__ = [

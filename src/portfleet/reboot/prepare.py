@@ -16,7 +16,7 @@ from portfleet.reboot.commands import shutdown_command
 from portfleet.reboot.executor import RunOptions, Target, comment_for
 from portfleet.reboot.needs import HostNeed, assess
 from portfleet.reboot.planner import RebootHost, RebootPlan, plan_reboots
-from portfleet.reboot.sources import (
+from portfleet.reboot.policy import (
     ALWAYS,
     HostWindows,
     PlayReboot,
@@ -26,8 +26,9 @@ from portfleet.reboot.sources import (
     play_group,
     reboot_plays,
 )
-from portfleet.reboot.windows import MaintenanceSchedule
+from portfleet.reboot.maintenance import MaintenanceSchedule
 from portfleet.render import Renderer
+from portfleet.shares import Share
 from portfleet.state import Store
 from portfleet.transport.base import Session
 
@@ -85,8 +86,8 @@ def prepare(
     forced: set[str],
     forks: int,
     max_parallel: int | None = None,
-    batch: int | str | None = None,
-    max_unavailable: int | str | None = None,
+    batch: Share | int | str | None = None,
+    max_unavailable: Share | int | str | None = None,
     progress: Progress | None = None,
     windows: tuple[dict[str, HostWindows], dict[str, PlayReboot | None]] | None = None,
 ) -> Prepared:

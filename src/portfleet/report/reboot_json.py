@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from typing import Any, Sequence
 
 from portfleet.reboot.executor import RunOptions, RunOutcome
-from portfleet.reboot.hostside import CancelResult, ScheduleItem, StatusRow
+from portfleet.reboot.tasks import CancelResult, ScheduleItem, StatusRow
 from portfleet.reboot.planner import RebootPlan
 from portfleet.reboot.prepare import Prepared
 

@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from portfleet.reboot.executor import RunOutcome
-from portfleet.reboot.hostside import CancelResult, ScheduleItem, StatusRow
+from portfleet.reboot.tasks import CancelResult, ScheduleItem, StatusRow
 from portfleet.reboot.planner import RebootPlan
 from portfleet.reboot.prepare import Prepared
 

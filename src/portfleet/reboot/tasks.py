@@ -20,6 +20,8 @@ from zoneinfo import ZoneInfo
 
 from portfleet.engine import Progress, fan_out
 from portfleet.desired import DesiredState
+from portfleet.exit_codes import EXIT_DRIFT, EXIT_FAILED, EXIT_OK
+from portfleet.models import is_failed
 from portfleet.read_host import read_host
 from portfleet.reboot.commands import (
     NO_SHUTDOWN_IN_PROGRESS,
@@ -44,11 +46,14 @@ __all__ = [
     "CancelResult",
     "ScheduleItem",
     "StatusRow",
+    "cancel_exit_code",
+    "cancel_preview",
     "cancel_tasks",
     "create_tasks",
     "host_clock",
     "plan_tasks",
     "query_status",
+    "status_exit_code",
 ]
 
 LEGACY_MAX_DELAY = 600  # shutdown /t on XP / Server 2003: 0-600 seconds
@@ -207,6 +212,11 @@ class StatusRow:
     scheduled: RebootSchedule | None = None
     detail: str = ""
 
+    @property
+    def failed(self) -> bool:
+        """The host could not be read."""
+        return is_failed(self.state)
+
     def to_json(self) -> dict[str, Any]:
         s = self.scheduled
         return {
@@ -276,6 +286,13 @@ def query_status(
     return [by_name[p.name] for p in plans]
 
 
+def status_exit_code(rows: Sequence[StatusRow]) -> int:
+    """4 a host could not be read, 3 reboots still pending (scheduled or not), 0 nothing pending."""
+    if any(r.failed for r in rows):
+        return EXIT_FAILED
+    return EXIT_DRIFT if any(r.state != "ok" for r in rows) else EXIT_OK
+
+
 # -- cancel --------------------------------------------------------------------------------------
 
 
@@ -289,7 +306,7 @@ class CancelResult:
 
     @property
     def failed(self) -> bool:
-        return "failed" in (self.task, self.shutdown) or self.task in ("unreachable", "auth_failed", "error")
+        return "failed" in (self.task, self.shutdown) or is_failed(self.task)
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "task": self.task, "shutdown": self.shutdown, "commands": self.commands,
@@ -298,6 +315,18 @@ class CancelResult:
 
 def cancel_commands(renderer: Renderer, host_vars: Any) -> list[str]:
     return [task_delete_command(renderer, host_vars), abort_command(renderer, host_vars)]
+
+
+def cancel_preview(plans: Sequence[DesiredState], renderer: Renderer) -> list[CancelResult]:
+    """--check: what cancel_tasks would run on each host, nothing sent."""
+    return [CancelResult(p.name, cancel_commands(renderer, p.host.vars)) for p in plans]
+
+
+def cancel_exit_code(results: Sequence[CancelResult], check: bool) -> int:
+    """4 a host failed, 3 commands would run (--check), 0 done."""
+    if any(r.failed for r in results):
+        return EXIT_FAILED
+    return EXIT_DRIFT if check else EXIT_OK
 
 
 def cancel_tasks(

@@ -17,15 +17,15 @@ at once"), the smallest winning when plays disagree about a group.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any, Iterable
 
 import yaml
 
-from portfleet.shares import parse_share
-from portfleet.reboot.windows import MaintenanceSchedule, WindowError, parse_timezone, parse_windows
+from portfleet.playbook import RebootBlock
+from portfleet.shares import Share, parse_share
+from portfleet.reboot.maintenance import MaintenanceSchedule, WindowError, parse_timezone, parse_windows
 
 __all__ = [
     "ALWAYS",
@@ -36,7 +36,6 @@ __all__ = [
     "play_group",
     "estimate_duration",
     "host_windows",
-    "playbook_reboot_lines",
     "reboot_plays",
 ]
 
@@ -59,58 +58,28 @@ class HostWindows:
     source: str  # "inventory.yml:12" / "playbook.yml:30 (play 'X')" / "" when none
 
 
-@dataclass
+@dataclass(frozen=True)
 class PlayReboot:
-    """The `reboot:` block of one play, with the lines of its entries (for file:line errors)."""
+    """The `reboot:` block of one play, as the hosts of that play see it."""
 
     index: int  # 0-based position in the playbook
     name: str
-    source: str
-    policy: dict[str, Any]
-    lines: dict[str, Any] = field(default_factory=dict)  # key -> line, windows/freeze -> [lines]
-
-
-def playbook_reboot_lines(path: str | Path) -> dict[int, dict[str, Any]]:
-    """{play index: {"reboot": line, "windows": [line per entry], "timezone": line, "freeze": [...]}}.
-
-    The playbook loader keeps the reboot block as plain data; its lines are read again here."""
-    try:
-        root = yaml.compose(Path(path).read_text(encoding="utf-8-sig"), Loader=yaml.SafeLoader)
-    except (OSError, yaml.YAMLError):
-        return {}
-    out: dict[int, dict[str, Any]] = {}
-    if not isinstance(root, yaml.SequenceNode):
-        return out
-    for index, play in enumerate(root.value):
-        if not isinstance(play, yaml.MappingNode):
-            continue
-        for key_node, value_node in play.value:
-            if getattr(key_node, "value", None) != "reboot" or not isinstance(value_node, yaml.MappingNode):
-                continue
-            lines: dict[str, Any] = {"reboot": key_node.start_mark.line + 1}
-            for k, v in value_node.value:
-                name = getattr(k, "value", None)
-                if isinstance(v, yaml.SequenceNode):
-                    lines[name] = [item.start_mark.line + 1 for item in v.value]
-                else:
-                    lines[name] = v.start_mark.line + 1
-            out[index] = lines
-    return out
+    source: str  # the playbook file
+    block: RebootBlock  # typed by the playbook loader, with the lines of its entries
 
 
 def reboot_plays(inventory: Any, playbook: Any, names: Iterable[str]) -> dict[str, PlayReboot | None]:
     """For each host name: the last play naming it that has a `reboot:` block (None: no such play)."""
     wanted = set(names)
-    lines = playbook_reboot_lines(playbook.path)
     found: dict[str, PlayReboot | None] = {n: None for n in wanted}
     for index, play in enumerate(playbook.plays):
-        if not play.reboot:
+        if play.reboot is None:
             continue
         try:
             matched = inventory.select(play.hosts)
-        except Exception:  # noqa: BLE001 - a play matching nothing is a warning elsewhere (plan.build_plans)
+        except Exception:  # noqa: BLE001 - a play matching nothing is a warning elsewhere (desired.build_desired)
             continue
-        entry = PlayReboot(index, play.name, play.source or str(playbook.path), dict(play.reboot), lines.get(index, {}))
+        entry = PlayReboot(index, play.name, play.source or str(playbook.path), play.reboot)
         for host in matched:
             if host.name in wanted:
                 found[host.name] = entry
@@ -143,16 +112,15 @@ def _origin(host: Any, key: str) -> tuple[str, int | None]:
 def host_windows(host: Any, play: PlayReboot | None) -> HostWindows:
     """The host's maintenance schedule; WindowError (file:line) when a window, zone or date is invalid."""
     hv = host.vars
-    policy = play.policy if play else {}
-    play_lines = play.lines if play else {}
+    block = play.block if play else None
     play_source = play.source if play else "<playbook>"
 
     # Time zone: the host's var, else the play's, else UTC.
     if hv.get(TIMEZONE_VAR) is not None:
         tz_source, tz_line = _origin(host, TIMEZONE_VAR)
         tz = hv[TIMEZONE_VAR]
-    elif policy.get("timezone"):
-        tz_source, tz_line, tz = play_source, play_lines.get("timezone"), policy["timezone"]
+    elif block is not None and block.timezone:
+        tz_source, tz_line, tz = play_source, block.line_of("timezone"), block.timezone
     else:
         tz_source, tz_line, tz = "<default>", None, "UTC"
     tz = parse_timezone(tz if isinstance(tz, str) else repr(tz), tz_source, tz_line)
@@ -161,10 +129,9 @@ def host_windows(host: Any, play: PlayReboot | None) -> HostWindows:
     freeze: list[Any] = []
     freeze_lines: list[int | None] = []
     freeze_sources: list[str] = []
-    for i, item in enumerate(_as_list(policy.get("freeze"))):
+    for i, item in enumerate(block.freeze if block is not None else ()):
         freeze.append(item)
-        lines = play_lines.get("freeze")
-        freeze_lines.append(lines[i] if isinstance(lines, list) and i < len(lines) else play_lines.get("reboot"))
+        freeze_lines.append(block.freeze_lines[i] if i < len(block.freeze_lines) else block.line)
         freeze_sources.append(play_source)
     if hv.get(FREEZE_VAR) is not None:
         f_source, f_line = _origin(host, FREEZE_VAR)
@@ -183,18 +150,17 @@ def host_windows(host: Any, play: PlayReboot | None) -> HostWindows:
         schedule = parse_windows(specs, tz, freeze, source, line=line, freeze_lines=freeze_lines)
         where = f"{source}:{line}" if line else source
         return HostWindows(_nonempty(schedule, source, line), where)
-    if policy.get("windows"):
-        lines = play_lines.get("windows")
+    if block is not None and block.windows:
         schedule = parse_windows(
-            list(policy["windows"]),
+            list(block.windows),
             tz,
             freeze,
             play_source,
-            line=play_lines.get("reboot"),
-            lines=lines if isinstance(lines, list) else None,
+            line=block.line,
+            lines=list(block.window_lines) or None,
             freeze_lines=freeze_lines,
         )
-        line = play_lines.get("reboot")
+        line = block.line
         where = f"{play_source}:{line}" if line else play_source
         return HostWindows(_nonempty(schedule, play_source, line), f"{where} (play {play.name!r})" if play else where)
     return HostWindows(None, "")
@@ -224,7 +190,7 @@ def play_group(play: PlayReboot) -> str:
     return f"play:{play.name}"
 
 
-def _resolve(value: int | str, total: int) -> int:
+def _resolve(value: Share | int | str, total: int) -> int:
     """A count, or a share of `total` rounded down and at least 1 (Ansible's serial)."""
     return parse_share(value).resolve(total)
 
@@ -235,8 +201,8 @@ def build_policy(
     group_sizes: dict[str, int],
     *,
     max_parallel: int | None = None,
-    batch: int | str | None = None,
-    max_unavailable: int | str | None = None,
+    batch: Share | int | str | None = None,
+    max_unavailable: Share | int | str | None = None,
 ) -> PolicyInputs:
     """Resolve the limits for the hosts to reboot.
 
@@ -256,18 +222,18 @@ def build_policy(
     for group, play in by_group.items():
         count = len(members[group])
         caps = []
-        if play.policy.get("max_parallel"):
-            caps.append(int(play.policy["max_parallel"]))
-        if play.policy.get("batch"):
-            caps.append(_resolve(play.policy["batch"], count))
+        if play.block.max_parallel:
+            caps.append(play.block.max_parallel)
+        if play.block.batch is not None:
+            caps.append(play.block.batch.resolve(count))
         if caps:
             limits[group] = min(caps)
     for h in hosts:
         play = plays.get(h.name)
-        value = max_unavailable if max_unavailable is not None else (play.policy.get("max_unavailable") if play else None)
+        value = max_unavailable if max_unavailable is not None else (play.block.max_unavailable if play else None)
         if value is None:
             continue
-        for g in h.groups:
+        for g in sorted(h.groups):  # a frozenset: sorted, so the JSON lists the limits in a stable order
             count = _resolve(value, group_sizes.get(g, total))
             limits[g] = min(limits.get(g, count), count)
     size = _resolve(batch, total) if batch is not None else None
