@@ -6,13 +6,11 @@ import os
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Any, NoReturn, Optional
+from typing import Any, Optional
 
 import typer
-from rich.console import Console
 
 from portfleet.engine import DEFAULT_FORKS
-
 from portfleet.exit_codes import (  # noqa: F401 - the CLI's one import point for exit codes
     EXIT_DRIFT,
     EXIT_FAILED,
@@ -24,24 +22,7 @@ from portfleet.exit_codes import (  # noqa: F401 - the CLI's one import point fo
     EXIT_USAGE,
 )
 
-def _console(stderr: bool = False) -> Console:
-    # Not a terminal (a pipe, a file, CI): wide enough that tables are not folded into
-    # unreadable slivers; a real terminal keeps its own width.
-    stream = sys.stderr if stderr else sys.stdout
-    width = None if stream.isatty() else int(os.environ.get("COLUMNS", "200"))
-    return Console(stderr=stderr, highlight=False, width=width)
-
-
-out = _console()
-err = _console(stderr=True)
-
-
-def wide_console(renderable: Any) -> Console:
-    """stdout as wide as `renderable` needs (--wide): a terminal then wraps the lines, nothing is cut."""
-    needed = out.measure(renderable, options=out.options.update(width=10_000)).maximum
-    if needed <= out.width:
-        return out
-    return Console(highlight=False, width=needed, force_terminal=out.is_terminal, color_system=out.color_system)
+from portfleet.cli.console import err, fail, out, wide_console  # noqa: F401,E402 - re-exported for the commands
 
 
 class OutputFormat(str, Enum):
@@ -53,11 +34,6 @@ class OutputFormat(str, Enum):
 class TableOrJson(str, Enum):
     table = "table"
     json = "json"
-
-
-def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}", soft_wrap=True)
-    raise typer.Exit(code)
 
 
 InventoryOpt = typer.Option(
@@ -140,58 +116,40 @@ def load_inventory_or_exit(path: Path, vault: Any = None) -> Any:
     """``vault``: a keyring; None: the one of the command's vault flags (cli/vault_flags.py), which
     also reads the ANSIBLE_VAULT_* variables."""
     from portfleet.cli.vault_flags import command_keyring
-    from portfleet.inventory import InventoryError, load_inventory
+    from portfleet.inputs import InputError, inventory_input
 
-    if vault is None:
-        vault = command_keyring()
     try:
-        return load_inventory(path, vault)
-    except InventoryError as exc:
+        return inventory_input(path, vault if vault is not None else command_keyring())
+    except InputError as exc:
         fail(str(exc))
-    except FileNotFoundError:
-        fail(f"{path}: no such inventory file or directory")
 
 
 def load_playbook_or_exit(path: Path) -> Any:
-    from portfleet.playbook import PlaybookError, load_playbook
+    from portfleet.inputs import InputError, playbook_input
 
     try:
-        return load_playbook(path)
-    except PlaybookError as exc:
+        return playbook_input(path)
+    except InputError as exc:
         fail(str(exc))
-    except FileNotFoundError:
-        fail(f"{path}: no such playbook file")
 
 
 def build_plans_or_exit(inventory: Any, playbook: Any, limit: Optional[str]) -> Any:
-    from portfleet.desired import build_desired
-    from portfleet.inventory import InventoryError
+    from portfleet.inputs import InputError, desired_input
 
     try:
-        plans = build_desired(inventory, playbook, limit)
-    except InventoryError as exc:
+        return desired_input(inventory, playbook, limit)
+    except InputError as exc:
         fail(str(exc))
-    check_hosts_or_exit(p.host for p in plans.hosts)
-    if not plans.hosts:
-        fail(
-            "no host matches both the playbook's plays and --limit "
-            f"({', '.join(repr(p.hosts) for p in playbook.plays)}; limit {limit!r})"
-        )
-    return plans
 
 
 def check_hosts_or_exit(hosts: Any) -> None:
-    """Before any host is contacted: each host's templated/vaulted address, user, port and password
-    are evaluated now, so a bad template, vault value or missing portfleet_password_env is exit 2 with
-    its file:line instead of a failure in the middle of a run."""
-    from portfleet.inventory import InventoryError
+    """Before any host is contacted (inputs.check_hosts): a bad template or vault value is exit 2."""
+    from portfleet.inputs import InputError, check_hosts
 
-    for host in hosts:
-        try:
-            host.check()
-            host.resolve_password()
-        except InventoryError as exc:
-            fail(str(exc))
+    try:
+        check_hosts(hosts)
+    except InputError as exc:
+        fail(str(exc))
 
 
 def renderer(templates: Optional[Path]) -> Any:

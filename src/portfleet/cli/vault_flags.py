@@ -23,7 +23,7 @@ from typing import Any, Callable, Optional, TypeVar
 
 import typer
 
-from portfleet.cli.common import fail
+from portfleet.cli.console import fail
 from portfleet.exit_codes import EXIT_INTERRUPTED
 
 F = TypeVar("F", bound=Callable[..., Any])

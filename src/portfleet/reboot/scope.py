@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from portfleet.desired import DesiredState, build_desired
-from portfleet.inventory import InventoryError, load_inventory
-from portfleet.playbook import Playbook, PlaybookError, load_playbook
+from portfleet.desired import DesiredState
+from portfleet.inputs import InputError, check_hosts, desired_input, inventory_input, playbook_input, select_hosts
+from portfleet.playbook import Playbook
 
 __all__ = ["RequestError", "Scope", "load_scope", "required"]
 
 
-class RequestError(ValueError):
+class RequestError(InputError):
     """Bad input to a reboot command; the message is complete (file:line where there is one)."""
 
 
@@ -38,51 +38,19 @@ def required(value: Path | None, flag: str, what: str) -> Path:
     return value
 
 
-def _inventory(path: Path) -> Any:
+def load_scope(inventory: Path, playbook: Path | None, limit: str | None, vault: Any = None) -> Scope:
+    """The hosts of the playbook (and --limit), or without a playbook every Windows host (and --limit).
+    `vault`: the run's vault passwords (None: the ANSIBLE_VAULT_* variables' only)."""
     try:
-        return load_inventory(path)
-    except InventoryError as exc:
+        inv = inventory_input(inventory, vault)
+        if playbook is not None:
+            book = playbook_input(playbook)
+            desired = desired_input(inv, book, limit)
+            return Scope(inv, book, desired.hosts, desired.warnings)
+        hosts = [h for h in select_hosts(inv, limit) if getattr(h, "platform", "windows") == "windows"]
+        check_hosts(hosts)
+    except InputError as exc:
         raise RequestError(str(exc)) from None
-    except FileNotFoundError:
-        raise RequestError(f"{path}: no such inventory file or directory") from None
-
-
-def _playbook(path: Path) -> Playbook:
-    try:
-        return load_playbook(path)
-    except PlaybookError as exc:
-        raise RequestError(str(exc)) from None
-    except FileNotFoundError:
-        raise RequestError(f"{path}: no such playbook file") from None
-
-
-def _plays_hosts(inventory: Any, book: Playbook, limit: str | None) -> tuple[list[DesiredState], list[str]]:
-    try:
-        plans = build_desired(inventory, book, limit)
-        for plan in plans.hosts:
-            plan.host.resolve_password()  # fail fast: a missing portfleet_password_env variable
-    except InventoryError as exc:
-        raise RequestError(str(exc)) from None
-    if not plans.hosts:
-        raise RequestError(
-            "no host matches both the playbook's plays and --limit "
-            f"({', '.join(repr(p.hosts) for p in book.plays)}; limit {limit!r})"
-        )
-    return plans.hosts, plans.warnings
-
-
-def load_scope(inventory: Path, playbook: Path | None, limit: str | None) -> Scope:
-    """The hosts of the playbook (and --limit), or without a playbook every Windows host (and --limit)."""
-    inv = _inventory(inventory)
-    if playbook is not None:
-        book = _playbook(playbook)
-        plans, warnings = _plays_hosts(inv, book, limit)
-        return Scope(inv, book, plans, warnings)
-    try:
-        hosts = inv.select(limit) if limit else list(inv.hosts)
-    except InventoryError as exc:
-        raise RequestError(str(exc)) from None
-    plans = [DesiredState(h, {}, ()) for h in hosts if getattr(h, "platform", "windows") == "windows"]
-    if not plans:
+    if not hosts:
         raise RequestError("no Windows host in the inventory matches" + (f" --limit {limit!r}" if limit else ""))
-    return Scope(inv, None, plans, [])
+    return Scope(inv, None, [DesiredState(h, {}, ()) for h in hosts], [])

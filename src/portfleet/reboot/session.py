@@ -70,6 +70,7 @@ class RunRequest:
     ignore_windows: bool = False  # `run --now`, `plan --ignore-windows`
     wait: bool = True  # wait for a closed window to open
     forks: int = DEFAULT_FORKS
+    vault: Any = None  # the run's vault passwords (inventory.vault_secrets keyring); None: none given
 
 
 @dataclass
@@ -158,7 +159,7 @@ def plan_run(request: RunRequest, wiring: Wiring, at: datetime | None = None, *,
     """Read the hosts of the request and plan their reboots from `at` (default: now)."""
     inventory = required(request.inventory, "-i/--inventory", "the inventory")
     playbook = required(request.playbook, "-p/--playbook", "the playbook whose plays give windows and settings")
-    scope = load_scope(inventory, playbook, request.limit)
+    scope = load_scope(inventory, playbook, request.limit, request.vault)
     windows = _windows(scope)
     forced = {p.name for p in scope.plans} if (request.all_hosts or request.limit) else set()
     try:
@@ -289,7 +290,7 @@ def resume_run(previous: Run, request: RunRequest, wiring: Wiring) -> ResumedRun
     playbook = request.playbook or (Path(previous.playbook) if previous.playbook else None)
     inventory = required(inventory, "-i/--inventory", f"run {previous.id} does not record its inventory")
     playbook = required(playbook, "-p/--playbook", f"run {previous.id} does not record its playbook")
-    scope = load_scope(inventory, playbook, None)
+    scope = load_scope(inventory, playbook, None, request.vault)
     rows = store.reboot_hosts(previous.id)
     names = {r.host for r in rows}
     scope.plans = [p for p in scope.plans if p.name in names]

@@ -44,10 +44,7 @@ def capture(
     if len(hosts) != 1:
         c.fail(f"--limit {limit!r} matches {len(hosts)} hosts ({', '.join(h.name for h in hosts[:8])}); capture takes exactly one")
     host = hosts[0]
-    try:
-        host.resolve_password()
-    except InventoryError as exc:
-        c.fail(str(exc))
+    c.check_hosts_or_exit([host])
     open_session = c.open_sessions(timeout, ca_bundle, ask_pass)
     try:
         with open_session(host) as session:

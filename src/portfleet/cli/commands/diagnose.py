@@ -115,6 +115,7 @@ def _select(inventory: Path, limit: Optional[str]) -> tuple[Any, list[Any]]:
         c.fail(str(exc))
     if not hosts:
         c.fail(f"{inventory}: no hosts to diagnose")
+    c.check_hosts_or_exit(hosts)
     return inv, hosts
 
 

@@ -8,10 +8,12 @@ from typing import Optional
 import typer
 
 from portfleet.cli import common as c
+from portfleet.cli.vault_flags import reads_inventory
 from portfleet.cli.commands.reboot import options as o
 from portfleet.cli.commands.reboot.output import warn
 
 
+@reads_inventory
 def cancel_cmd(
     inventory: Optional[Path] = o.InventoryOpt,
     playbook: Optional[Path] = o.PlaybookOpt,
@@ -32,13 +34,15 @@ def cancel_cmd(
     """
     from portfleet.cli.render.progress import progress_for_terminal
     from portfleet.cli.render.reboot_tables import cancel_table
+    from portfleet.cli.vault_flags import command_keyring
     from portfleet.reboot.scope import load_scope, required
     from portfleet.reboot.tasks import cancel_exit_code, cancel_preview, cancel_tasks
     from portfleet.report.json_out import write_json
     from portfleet.report.reboot_json import cancel_json
 
     with o.bad_input_exits():
-        scope = load_scope(required(inventory, "-i/--inventory", "the inventory"), playbook, limit)
+        scope = load_scope(required(inventory, "-i/--inventory", "the inventory"), playbook, limit,
+                           command_keyring())
     renderer = c.renderer(templates)
     if check:
         results = cancel_preview(scope.plans, renderer)

@@ -11,11 +11,13 @@ from typing import Any, Optional
 import typer
 
 from portfleet.cli import common as c
+from portfleet.cli.vault_flags import command_keyring, reads_inventory
 from portfleet.cli.commands.reboot import options as o
 from portfleet.cli.commands.reboot.output import plan_document, plan_summary, print_plan, warn
 from portfleet.interrupts import signal_name
 
 
+@reads_inventory
 def run_cmd(
     inventory: Optional[Path] = o.InventoryOpt,
     playbook: Optional[Path] = o.PlaybookOpt,
@@ -68,6 +70,7 @@ def run_cmd(
 
     request = session.RunRequest(
         inventory=inventory, playbook=playbook, limit=limit, all_hosts=all_hosts, max_parallel=max_parallel,
+        vault=command_keyring(),
         batch=o.share(batch, "--batch"), max_unavailable=o.share(max_unavailable, "--max-unavailable"), delay=delay,
         timeout_down=timeout_down, timeout_up=timeout_up, poll_max=poll_max, max_fail=o.percent(max_fail),
         ignore_windows=now, wait=wait, forks=forks,

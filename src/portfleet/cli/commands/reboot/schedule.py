@@ -8,10 +8,12 @@ from typing import Optional
 import typer
 
 from portfleet.cli import common as c
+from portfleet.cli.vault_flags import command_keyring, reads_inventory
 from portfleet.cli.commands.reboot import options as o
 from portfleet.cli.commands.reboot.output import plan_document, plan_summary, print_plan, warn
 
 
+@reads_inventory
 def schedule_cmd(
     inventory: Optional[Path] = o.InventoryOpt,
     playbook: Optional[Path] = o.PlaybookOpt,
@@ -47,6 +49,7 @@ def schedule_cmd(
 
     request = RunRequest(
         inventory=inventory, playbook=playbook, limit=limit, all_hosts=all_hosts, max_parallel=max_parallel,
+        vault=command_keyring(),
         batch=o.share(batch, "--batch"), max_unavailable=o.share(max_unavailable, "--max-unavailable"), delay=delay,
         timeout_down=timeout_down, timeout_up=timeout_up, forks=forks,
     )

@@ -8,10 +8,12 @@ from typing import Optional
 import typer
 
 from portfleet.cli import common as c
+from portfleet.cli.vault_flags import reads_inventory
 from portfleet.cli.commands.reboot import options as o
 from portfleet.cli.commands.reboot.output import warn
 
 
+@reads_inventory
 def status_cmd(
     inventory: Optional[Path] = o.InventoryOpt,
     playbook: Optional[Path] = o.PlaybookOpt,
@@ -30,13 +32,15 @@ def status_cmd(
     """
     from portfleet.cli.render.progress import progress_for_terminal
     from portfleet.cli.render.reboot_tables import status_table
+    from portfleet.cli.vault_flags import command_keyring
     from portfleet.reboot.scope import load_scope, required
     from portfleet.reboot.tasks import query_status, status_exit_code
     from portfleet.report.json_out import write_json
     from portfleet.report.reboot_json import status_json
 
     with o.bad_input_exits():
-        scope = load_scope(required(inventory, "-i/--inventory", "the inventory"), playbook, limit)
+        scope = load_scope(required(inventory, "-i/--inventory", "the inventory"), playbook, limit,
+                           command_keyring())
     with o.open_store(state) as store:
         rows = query_status(scope.plans, open_session=o.connect(timeout, ca_bundle), renderer=c.renderer(templates),
                             store=store, forks=forks, progress=progress_for_terminal(not o.is_json(output)))
