@@ -11,8 +11,9 @@ import pytest
 
 from host_double import FleetDouble, windows_reboot_pending
 from portfleet.apply import run_converge
-from portfleet.reboot.executor import RebootExecutor, RunOptions, Target, controller_identity
+from portfleet.reboot.executor import RebootExecutor, RunOptions, Target
 from portfleet.reboot.needs import assess
+from portfleet.reboot.session import controller_identity
 from portfleet.render import Renderer
 from portfleet.resources import playbooks_dir
 from portfleet.state import RebootStore
