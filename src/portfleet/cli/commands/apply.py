@@ -30,7 +30,7 @@ def apply(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before changing more than one host."),
     forks: int = c.ForksOpt,
     output: c.TableOrJson = typer.Option(c.TableOrJson.table, "--format", help="table for people, json (schema portfleet.apply/1) for machines."),
-    state: Optional[Path] = c.StateOpt,
+    state: Optional[str] = c.StateOpt,
     templates: Optional[Path] = c.TemplatesOpt,
     timeout: int = c.TimeoutOpt,
     ca_bundle: Optional[str] = c.CaBundleOpt,

@@ -20,7 +20,7 @@ def rollback(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before changing more than one host."),
     forks: int = c.ForksOpt,
     output: c.TableOrJson = typer.Option(c.TableOrJson.table, "--format", help="table or json (schema portfleet.rollback/1)."),
-    state: Optional[Path] = c.StateOpt,
+    state: Optional[str] = c.StateOpt,
     templates: Optional[Path] = c.TemplatesOpt,
     timeout: int = c.TimeoutOpt,
     ca_bundle: Optional[str] = c.CaBundleOpt,

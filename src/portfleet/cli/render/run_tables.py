@@ -18,6 +18,7 @@ STYLE = {
     "unreachable": "red",
     "auth_failed": "red",
     "error": "red",
+    "locked": "magenta",
     "failed": "red",
     "unreadable": "red",
     "invalid": "red",
@@ -106,7 +107,7 @@ def audit_table(report: RunReport, title: str | None = None) -> Table:
 def summary_line(report: RunReport) -> Text:
     s = report.summary()
     parts = [f"{s['hosts']} hosts"]
-    for key in ("compliant", "drift", "pending_reboot", "unreachable", "auth_failed", "error", "skipped"):
+    for key in ("compliant", "drift", "pending_reboot", "unreachable", "auth_failed", "error", "locked", "skipped"):
         if s.get(key):
             parts.append(f"{s[key]} {key}")
     line = Text(", ".join(parts))
