@@ -12,7 +12,6 @@ StateError with the URL's password scrubbed from the text.
 
 from __future__ import annotations
 
-import importlib.util
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -57,6 +56,9 @@ class Backend:
     def close(self) -> None:
         raise NotImplementedError
 
+    def ready_to_write(self) -> None:
+        """Called once the database is known to be portfleet's (migrate.py)."""
+
     def refuse_write(self) -> None:
         if self.read_only:
             raise StateError(
@@ -98,12 +100,9 @@ class SqliteBackend(Backend):
         engine = create_engine("sqlite://", creator=connect, poolclass=StaticPool)
         conn = engine.connect()
         try:
-            if self.read_only:
-                conn.exec_driver_sql("PRAGMA query_only=ON")
-            else:
-                conn.exec_driver_sql("PRAGMA journal_mode=WAL")
-                conn.exec_driver_sql("PRAGMA synchronous=FULL")
-                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+            # Nothing that writes (journal_mode=WAL rewrites the header) before migrate.py has
+            # checked that the file is portfleet's: see ready_to_write().
+            conn.exec_driver_sql("PRAGMA query_only=ON")
             conn.exec_driver_sql("SELECT count(*) FROM sqlite_master").scalar()  # reads the header: damaged files fail here
             conn.commit()
         except BaseException:
@@ -111,6 +110,22 @@ class SqliteBackend(Backend):
             engine.dispose()
             raise
         self._engine, self._conn = engine, conn
+
+    def ready_to_write(self) -> None:
+        """The file is portfleet's: WAL + synchronous=FULL (a committed row survives a power cut)."""
+        if self.read_only:
+            return
+        with self._lock:
+            conn = self._conn
+            try:
+                conn.exec_driver_sql("PRAGMA query_only=OFF")
+                conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+                conn.exec_driver_sql("PRAGMA synchronous=FULL")
+                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                conn.commit()
+            except SQLAlchemyError as exc:
+                conn.rollback()
+                raise self._wrap(exc) from None
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -158,10 +173,12 @@ class PostgresBackend(Backend):
         self.location = location
         self.notes = []
         self.created = False
-        if importlib.util.find_spec("psycopg") is None:
+        try:
+            import psycopg  # noqa: F401 - the driver SQLAlchemy's postgresql+psycopg dialect loads
+        except ImportError:
             raise StateError(
                 f"--state {location}: PostgreSQL needs the psycopg driver: pip install 'portfleet[postgresql]'"
-            )
+            ) from None
         self._engine = create_engine(
             location.url,
             pool_size=PG_POOL_SIZE,

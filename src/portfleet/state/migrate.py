@@ -83,6 +83,7 @@ def ensure_schema(backend: Backend) -> dict[str, set[str]]:
     """Check the database is portfleet's and upgrade it (unless read-only); the columns present."""
     with backend.read() as conn:
         tables, revision = _check_ours(backend, conn)
+    backend.ready_to_write()
     if revision != HEAD_REVISION and not backend.read_only:
         with backend.write() as conn:
             if backend.dialect == "postgresql":

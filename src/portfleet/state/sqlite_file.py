@@ -121,6 +121,9 @@ def _create(path: Path) -> bool:
 
 def prepare(path: Path, *, read_only: bool) -> SqliteTarget:
     """Check (or create) the file at `path`; say how SQLite is to open it."""
+    virtual = _virtual(path)
+    if virtual:
+        raise StateError(virtual)
     if not path.exists() and not path.is_symlink():
         if read_only:
             raise StateMissing(f"no state database at {path} yet (no run has been recorded there)")
