@@ -48,7 +48,11 @@ class TableOrJson(str, Enum):
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}", soft_wrap=True)
+    # The message is plain text (it quotes paths, URLs, pip extras like 'portfleet[postgresql]'):
+    # escaped, so rich never takes a part of it for markup.
+    from rich.markup import escape
+
+    err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
 
 
