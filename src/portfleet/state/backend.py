@@ -169,10 +169,12 @@ class SqliteBackend(Backend):
 class PostgresBackend(Backend):
     dialect = "postgresql"
 
-    def __init__(self, location: StateLocation) -> None:
+    def __init__(self, location: StateLocation, *, read_only: bool = False) -> None:
         self.location = location
         self.notes = []
         self.created = False
+        # A reader (runs list|show) neither creates nor upgrades the tables, as on SQLite.
+        self.read_only, self.read_only_reason = read_only, "opened for reading" if read_only else None
         try:
             import psycopg  # noqa: F401 - the driver SQLAlchemy's postgresql+psycopg dialect loads
         except ImportError:
@@ -225,5 +227,5 @@ def _pg_session_settings(dbapi_connection: Any, _record: Any) -> None:
 
 def open_backend(location: StateLocation, *, read_only: bool = False) -> Backend:
     if location.is_postgresql:
-        return PostgresBackend(location)
+        return PostgresBackend(location, read_only=read_only)
     return SqliteBackend(location, read_only=read_only)

@@ -43,8 +43,11 @@ def apply(
     restores the prior values. MaxUserPort and TcpTimedWaitDelay take effect after a reboot: such
     hosts stay pending_reboot until they boot again (see `portfleet reboot`).
 
-    Exit: 0 all compliant, 3 changes pending a reboot (or drift in --check), 4 a host failed or the
-    rollout stopped, 2 bad input, 130 interrupted.
+    One run per host at a time: a host another run is working on is skipped as `locked`, naming
+    that run, its controller host and pid.
+
+    Exit: 0 all compliant, 3 changes pending a reboot (or drift in --check), 4 a host failed or was
+    locked, or the rollout stopped, 2 bad input, 130 interrupted.
     """
     from portfleet.apply import run_converge
     from portfleet.cli.render.run_view import exit_for_run, print_run

@@ -29,7 +29,8 @@ def rollback(
     """Put back the prior values journaled by RUN_ID (values that were absent are deleted again).
 
     Every host is read first; settings already at their prior value get no write. The rollback is a
-    run of its own (kind rollback), journaled the same way, so it can be rolled back too.
+    run of its own (kind rollback), journaled the same way, so it can be rolled back too. A run
+    still in progress is refused (exit 2); an abandoned one (its process died) is rolled back.
     """
     from portfleet.apply import run_converge
     from portfleet.cli.render.run_view import exit_for_run, print_run
