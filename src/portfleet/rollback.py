@@ -62,6 +62,12 @@ def refuse_live(store: Store, run: Any) -> None:
         )
 
 
+def recover_leases(store: Store, run_id: str) -> int:
+    """Drop the leases the run being rolled back left behind (all dead: refuse_live checked), those
+    of hosts it never wrote included, so nothing names it as a holder any more."""
+    return store.release_lease(run_id)
+
+
 def rollback_plans(targets: list[RollbackTarget], inventory: Any) -> tuple[list[DesiredState], list[str]]:
     """Match journal hosts to the inventory (the connection details live there, not in state)."""
     by_name = {h.name: h for h in inventory.hosts}

@@ -36,7 +36,7 @@ def rollback(
     from portfleet.cli.render.run_view import exit_for_run, print_run
     from portfleet.cli.render.progress import progress_for_terminal
     from portfleet.report.json_out import write_json
-    from portfleet.rollback import RollbackError, rollback_plans, rollback_targets
+    from portfleet.rollback import RollbackError, recover_leases, rollback_plans, rollback_targets
     from portfleet.state import StateError
 
     store = c.open_store(state)
@@ -60,6 +60,7 @@ def rollback(
             c.fail("no host of that run is left to roll back")
         if not check:
             c.confirm_changes(len(plans), f"roll back run {full_id}", yes)
+            recover_leases(store, full_id)
         report = run_converge(
             "rollback",
             plans,
