@@ -14,6 +14,7 @@ from __future__ import annotations
 import glob
 import itertools
 import os
+import pwd
 import secrets
 import shutil
 import socket
@@ -92,8 +93,13 @@ def pg_server() -> Iterator[PgServer]:
         import psycopg  # noqa: F401
     except ImportError:
         pytest.skip("psycopg is not installed (pip install '.[postgresql]'): PostgreSQL tests skipped")
-    if os.geteuid() == 0 and shutil.which("runuser") is None:
-        pytest.skip("running as root without runuser: cannot start PostgreSQL as a non-root user")
+    if os.geteuid() == 0:
+        if shutil.which("runuser") is None:
+            pytest.skip("running as root without runuser: cannot start PostgreSQL as a non-root user")
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and no `postgres` user to run the server as (apt-get install postgresql makes it)")
     base = Path(tempfile.mkdtemp(prefix="portfleet-pg-"))
     data, sock, pwfile = base / "data", base / "sock", base / "pw"
     sock.mkdir()

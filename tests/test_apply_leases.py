@@ -70,12 +70,15 @@ def test_a_second_apply_skips_the_hosts_the_first_holds_as_locked(lab, state):
     control = running.control()
     names = [h["name"] for h in running.hosts]
     for name in names:
-        control.set_faults(name, slow_seconds=0.3)
+        # Every command takes 1.5 s: the first run holds its hosts for many seconds, far longer
+        # than the second needs to start, even on a loaded machine.
+        control.set_faults(name, slow_seconds=1.5)
     first = _start(running, state, forks=len(names))
     held = _wait(lambda: len(_leases(state)) == len(names) and _leases(state), "the first run's leases", first)
     holder_run = held[0].run_id
     second = subprocess.run([*APPLY, "-i", str(running.inventory)], capture_output=True, text=True, env=_env(state),
                             timeout=300)
+    assert first.poll() is None, "the first run ended before the second was done: nothing overlapped"
     out, err = first.communicate(timeout=300)
     assert first.returncode in (0, 3), err
     assert second.returncode == 4, second.stderr  # locked hosts did not get their change: failed

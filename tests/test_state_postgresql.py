@@ -63,3 +63,18 @@ def test_a_url_that_is_not_postgresql_or_names_no_database_is_refused():
                           ("postgresql://u:pw-9@h/", "names no database")):
         proc = run("runs", "list", "--state", value)
         assert proc.returncode == 2 and needle in proc.stderr and "pw-9" not in proc.stderr
+
+
+def test_a_database_that_does_not_exist_yet_is_created_on_first_use(pg_server):
+    url = pg_server.url(f"portfleet_new_{os.getpid()}")
+    listed = run("runs", "list", "--format", "json", "--state", url)
+    assert listed.returncode == 0 and json.loads(listed.stdout) == {"runs": []}  # a reader creates nothing
+    with pg_server.admin() as conn:
+        names = {r[0] for r in conn.execute("SELECT datname FROM pg_database")}
+    assert f"portfleet_new_{os.getpid()}" not in names
+    from portfleet.state import Store
+
+    with Store(url) as store:
+        run_id = store.start_run("audit")
+    with Store(url, read_only=True) as store:
+        assert [r.id for r in store.list_runs()] == [run_id]

@@ -191,11 +191,46 @@ class PostgresBackend(Backend):
         )
         event.listen(self._engine, "connect", _pg_session_settings)
         try:
-            with self._engine.connect() as conn:
-                conn.exec_driver_sql("SELECT 1")
+            self._probe()
         except SQLAlchemyError as exc:
-            self._engine.dispose()
-            raise StateError(f"cannot reach the state database {location}: {describe(location, exc)}") from None
+            missing = _database_missing(exc, location.url.database)
+            if not missing or read_only:
+                self._engine.dispose()
+                if missing:
+                    from portfleet.state.sqlite_file import StateMissing
+
+                    raise StateMissing(f"no state database {location} yet (no run has been recorded there)") from None
+                raise StateError(f"cannot reach the state database {location}: {describe(location, exc)}") from None
+            self._create_database()
+
+    def _probe(self) -> None:
+        with self._engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+
+    def _create_database(self) -> None:
+        """First use of a database that does not exist yet: create it, as the URL's user, from the
+        `postgres` maintenance database (the user needs CREATEDB; else say how to make it)."""
+        from sqlalchemy import text
+
+        name = self.location.url.database
+        admin = create_engine(self.location.url.set(database="postgres"), isolation_level="AUTOCOMMIT",
+                              connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S}, hide_parameters=True)
+        try:
+            with admin.connect() as conn:
+                quoted = conn.dialect.identifier_preparer.quote(name)
+                conn.execute(text(f"CREATE DATABASE {quoted}"))
+            self._probe()
+        except SQLAlchemyError as exc:
+            if _sqlstate(exc) != "42P04":  # 42P04: another controller created it meanwhile
+                self._engine.dispose()
+                raise StateError(
+                    f"the state database {self.location} does not exist and cannot be created "
+                    f"({describe(self.location, exc)}): create it (createdb {name}) or grant CREATEDB"
+                ) from None
+            self._probe()
+        finally:
+            admin.dispose()
+        self.created = True
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -215,6 +250,15 @@ class PostgresBackend(Backend):
 
     def close(self) -> None:
         self._engine.dispose()
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    return getattr(getattr(exc, "orig", None), "sqlstate", None)
+
+
+def _database_missing(exc: BaseException, name: str) -> bool:
+    # 3D000 when the server says so in a result; a refused connection carries only libpq's text.
+    return _sqlstate(exc) == "3D000" or f'database "{name}" does not exist' in str(getattr(exc, "orig", exc))
 
 
 def _pg_session_settings(dbapi_connection: Any, _record: Any) -> None:
