@@ -174,3 +174,20 @@ def test_a_read_only_file_refuses_writes_with_a_clear_message(tmp_path):
         assert store.read_only and store.list_runs() == []
         with pytest.raises(StateError, match="open read-only .*needs to write"):
             store.start_run("apply")
+
+
+def test_a_damaged_row_is_a_clear_error_not_a_traceback(tmp_path):
+    path = tmp_path / "state.db"
+    with Store(path) as store:
+        run = store.start_run("apply")
+        store.finish_run(run, "completed", {"hosts": 1})
+        store.journal_intent(run, "web-01", "TcpTimedWaitDelay", None, 30, "reg add ...")
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE runs SET summary = '{\"hosts\": [[[' WHERE id = ?", (run,))
+        db.execute("UPDATE journal SET prior = ? WHERE run_id = ?", ("9" * 5000, run))  # past int()'s digit limit
+    assert_clean_error(portfleet("runs", "list", state=path), "damaged", f"the summary of run {run}")
+    assert_clean_error(portfleet("runs", "show", run, state=path), "damaged")
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE runs SET summary = NULL WHERE id = ?", (run,))
+    assert_clean_error(portfleet("runs", "show", run, state=path), "journal row 1 is not valid JSON")
+    assert_clean_error(portfleet("rollback", run, "--yes", state=path), "journal row 1 is not valid JSON")

@@ -50,12 +50,17 @@ def list_runs(
     from portfleet.report.json_out import write_json
     from portfleet.report.runs_json import runs_list_json
 
+    from portfleet.state import StateError
+
     store = _open(state)
     runs = []
     if store is not None:
         with store:
             _notes(store)
-            runs = [_shown(store, r) for r in store.list_runs(limit)]
+            try:
+                runs = [_shown(store, r) for r in store.list_runs(limit)]
+            except StateError as exc:  # a damaged row: said, not a traceback
+                c.fail(str(exc))
     if output == c.TableOrJson.json:
         write_json(runs_list_json(runs))
         return
@@ -98,11 +103,11 @@ def show_run(
         _notes(store)
         try:
             run = _shown(store, store.get_run(run_id))
-        except StateError as exc:
+            results = store.host_results(run.id)
+            journal = store.journal(run.id)
+            leases = store.leases(run.id)
+        except StateError as exc:  # no such run, or a damaged row
             c.fail(str(exc))
-        results = store.host_results(run.id)
-        journal = store.journal(run.id)
-        leases = store.leases(run.id)
     if output == c.TableOrJson.json:
         write_json(run_show_json(run, results, journal, leases))
         return
