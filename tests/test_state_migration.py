@@ -97,3 +97,17 @@ def test_runs_list_and_show_read_a_v1_db_without_upgrading_it(tmp_path):
     assert "older schema" in shown.stderr and "not upgraded" in shown.stderr
     assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
     assert "portfleet_alembic_version" not in _tables(path)
+
+
+def test_the_schema_head_names_the_newest_migration_script():
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from portfleet.state.migrate import KNOWN_REVISIONS, MIGRATIONS
+    from portfleet.state.schema import HEAD_REVISION
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    scripts = ScriptDirectory.from_config(config)
+    assert scripts.get_current_head() == HEAD_REVISION == KNOWN_REVISIONS[-1]
+    assert [s.revision for s in reversed(list(scripts.walk_revisions()))] == list(KNOWN_REVISIONS)
