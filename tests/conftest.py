@@ -32,7 +32,7 @@ import yaml
 
 from portfleet_lab.control import LabControl
 
-pytest_plugins = ["ssh_fixtures"]  # SSH test hosts in network namespaces, labs over SSH (tests/ssh_fixtures.py)
+pytest_plugins = ["ssh_fixtures", "pg_fixtures"]  # SSH test hosts and labs over SSH; a PostgreSQL server (tests/pg_fixtures.py)
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
 _HOST_LINE = re.compile(r"^(?P<name>\S+)\s+(?P<address>\d+\.\d+\.\d+\.\d+):(?P<port>\d+)(?:\s+\((?P<note>[^)]*)\))?$")

@@ -89,17 +89,24 @@ def test_a_killed_apply_is_told_by_runs_show_and_rolled_back(lab, tmp_path):
 
     runs = as_json(portfleet("runs", "list", "--format", "json", state=state))["runs"]
     run_id = runs[0]["id"]
+    assert runs[0]["status"] == "abandoned" and runs[0]["controller_pid"] == proc.pid
     text = portfleet("runs", "show", run_id, state=state).stdout
-    assert "no end recorded" in text
+    assert "status abandoned" in text and f"pid {proc.pid}) is gone" in text
     shown = as_json(portfleet("runs", "show", run_id, "--format", "json", state=state))
-    assert shown["run"]["status"] == "running"
+    assert shown["run"]["status"] == "abandoned"
     touched = {j["host"] for j in shown["journal"]}
     assert touched
+    # The killed run still holds the leases of the hosts it was working on; they are dead.
+    assert shown["leases"] and all(not lease["live"] for lease in shown["leases"])
+    assert touched <= {lease["host"] for lease in shown["leases"]} | {h["host"] for h in shown["hosts"]}
     for name in names:
         control.set_faults(name, slow_seconds=0)
-    # Every journaled write, finished or cut off, is undone by the rollback.
+    # Every journaled write, finished or cut off, is undone by the rollback, which recovers the leases.
     rolled = portfleet("rollback", run_id, "--yes", "--format", "json", state=state)
     assert rolled.returncode in (0, 3), rolled.stderr
+    assert not [h for h in as_json(rolled)["hosts"] if h["status"] == "locked"]
     for name in names:
         assert snapshot(control, name)["ranges"] == before[name]["ranges"], name
         assert snapshot(control, name)["TcpTimedWaitDelay"] == before[name]["TcpTimedWaitDelay"], name
+    after = as_json(portfleet("runs", "show", run_id, "--format", "json", state=state))
+    assert after["leases"] == []

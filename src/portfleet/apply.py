@@ -3,6 +3,8 @@
 Per host, in one session: batched read -> compare -> for each drifting setting a journal row
 (prior value + exact command) committed BEFORE the write, the write, the journal row completed ->
 batched read again -> verify -> reboot-needing values marked pending -> host result row.
+A run that writes holds each host's lease while it works on it (run_record.py); a journal intent
+refused because another run took the lease over stops that host's writes (`locked`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from portfleet.read_host import HostReading, read_host
 from portfleet.render import Renderer
 from portfleet.run_record import failure_report, known_pending, recorded_rollout
 from portfleet.settings import get_setting
-from portfleet.state import Store
+from portfleet.state import LeaseLost, Store
 from portfleet.times import utcnow
 from portfleet.transport.base import Session, TransportError
 from portfleet.values import to_json
@@ -110,6 +112,13 @@ def converge_host(
                     change.state = "done"
                     if setting.needs_reboot:
                         store.mark_pending_reboot(plan.name, change.key, utcnow(), run_id)
+            except LeaseLost as lost:
+                report.status = HostStatus.LOCKED
+                report.detail = f"stopped before writing {change.key}: {lost}"
+                for change in report.changes:
+                    if change.state == "planned":
+                        change.state, change.detail = "skipped", "not written: the host's lease was lost"
+                return report
             except TransportError as exc:
                 if in_flight is not None:
                     in_flight.state = "failed"
@@ -188,4 +197,5 @@ def run_converge(
         limit=limit,
         parent_run=parent_run,
         warnings=warnings,
+        leases=not check,  # --check writes nothing: it takes no lease and is never locked out
     )

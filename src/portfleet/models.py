@@ -25,6 +25,10 @@ class HostStatus(str, Enum):
     UNREACHABLE = "unreachable"
     AUTH_FAILED = "auth_failed"
     ERROR = "error"
+    # Another run holds the host's lease (DESIGN "Rules that matter"): skipped, not contacted. It
+    # did not get its change, so it counts as failed, as Ansible counts a host it could not
+    # configure: exit 4, and towards --max-fail.
+    LOCKED = "locked"
     DRIFT = "drift"
     PENDING_REBOOT = "pending_reboot"
     COMPLIANT = "compliant"
@@ -38,12 +42,12 @@ class HostStatus(str, Enum):
         return self in FAILED_STATUSES
 
 
-FAILED_STATUSES = frozenset({HostStatus.UNREACHABLE, HostStatus.AUTH_FAILED, HostStatus.ERROR})
+FAILED_STATUSES = frozenset({HostStatus.UNREACHABLE, HostStatus.AUTH_FAILED, HostStatus.ERROR, HostStatus.LOCKED})
 HOST_STATUSES = tuple(HostStatus)
 
 
 def is_failed(status: str) -> bool:
-    """True for the statuses that count as a failed host (unreachable, auth_failed, error)."""
+    """True for the statuses that count as a failed host (unreachable, auth_failed, error, locked)."""
     return status in FAILED_STATUSES
 
 

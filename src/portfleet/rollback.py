@@ -1,4 +1,9 @@
-"""Rollback: put back the values a run found before it wrote (absent values are deleted again)."""
+"""Rollback: put back the values a run found before it wrote (absent values are deleted again).
+
+A run still in progress is not rolled back (it would leave hosts half restored as it goes on
+writing): one recorded as running whose controller is alive, or one still holding a live lease.
+A run whose process died (abandoned) is rolled back, its dead leases recovered by the rollback.
+"""
 
 from __future__ import annotations
 
@@ -32,6 +37,7 @@ def rollback_targets(store: Store, run_id: str) -> tuple[str, list[RollbackTarge
         raise RollbackError(f"run {run.id} is {article(run.kind)} run: it changed nothing to roll back")
     if run.check_mode:
         raise RollbackError(f"run {run.id} was a --check run: it changed nothing to roll back")
+    refuse_live(store, run)
     priors: dict[str, dict[str, Any]] = {}
     for entry in store.journal(run.id):
         if entry.state not in MAY_HAVE_CHANGED:
@@ -40,6 +46,27 @@ def rollback_targets(store: Store, run_id: str) -> tuple[str, list[RollbackTarge
     if not priors:
         raise RollbackError(f"run {run.id} wrote nothing: nothing to roll back")
     return run.id, [RollbackTarget(h, p) for h, p in priors.items()]
+
+
+def refuse_live(store: Store, run: Any) -> None:
+    live = [lease for lease in store.leases(run.id) if lease.live]
+    if store.run_alive(run) and run.controller_host is not None:
+        raise RollbackError(
+            f"run {run.id} is still in progress (controller {run.controller_host}, pid {run.controller_pid}): "
+            "let it finish, or stop it (Ctrl-C), then roll it back"
+        )
+    if live:
+        hosts = ", ".join(lease.host for lease in live[:5]) + (" ..." if len(live) > 5 else "")
+        raise RollbackError(
+            f"run {run.id} still holds live leases on {hosts} (controller {live[0].controller_host}, "
+            f"pid {live[0].controller_pid}): it is still writing; roll it back once it is done"
+        )
+
+
+def recover_leases(store: Store, run_id: str) -> int:
+    """Drop the leases the run being rolled back left behind (all dead: refuse_live checked), those
+    of hosts it never wrote included, so nothing names it as a holder any more."""
+    return store.release_lease(run_id)
 
 
 def rollback_plans(targets: list[RollbackTarget], inventory: Any) -> tuple[list[DesiredState], list[str]]:

@@ -3,17 +3,25 @@ done, the end status and summary last; plus the pending-reboot bookkeeping the c
 
 One host's failure is that host's result: an exception escaping one host's work (a portfleet bug
 tripped by an odd answer) becomes that host's `error` row, and every other host keeps its result.
+
+A run that writes (`leases=True`: apply, rollback) takes each host's lease before its work starts
+and gives it back once the host's result is recorded; a host another run holds is not contacted
+and is reported `locked`, naming the holder. While the run works its heartbeat renews its leases.
+A lease whose host's work never finished (a second Ctrl-C abandons in-flight hosts, a crash, a
+SIGKILL) is left to expire or to be recovered once the process is gone (state/leases.py): its
+host may still be written by a thread of this process until then.
 """
 
 from __future__ import annotations
 
+from contextlib import nullcontext as _no_heartbeat
 from datetime import datetime
 from typing import Any, Callable
 
 from portfleet.desired import DesiredState
 from portfleet.engine import Progress, rollout
 from portfleet.models import HostReport, HostStatus, RunReport, facts_json
-from portfleet.state import Store
+from portfleet.state import Heartbeat, Lease, Store
 from portfleet.transport.base import TransportError
 
 MAX_BUG_TEXT = 300  # an unexpected exception's text is cut: it may quote a host's (untrusted) output
@@ -34,6 +42,23 @@ def failure_report(plan: DesiredState, error: BaseException) -> HostReport:
     text = f"{type(error).__name__}: {error}"[:MAX_BUG_TEXT]
     return HostReport(plan.name, plan.host.address, HostStatus.ERROR,
                       f"unexpected error while handling this host (a portfleet bug; please report it): {text}")
+
+
+def locked_report(plan: DesiredState, holder: Lease) -> HostReport:
+    return HostReport(plan.name, plan.host.address, HostStatus.LOCKED,
+                      f"skipped: {holder.holder()} holds this host; run again when it is done")
+
+
+def leased(work: Callable[[DesiredState, str], HostReport], store: Store) -> Callable[[DesiredState, str], HostReport]:
+    """`work` on hosts whose lease the run took; a host held by another run is reported `locked`."""
+
+    def run(plan: DesiredState, run_id: str) -> HostReport:
+        holder = store.acquire_lease(run_id, plan.name)
+        if holder is not None:
+            return locked_report(plan, holder)
+        return work(plan, run_id)
+
+    return run
 
 
 def record(store: Store, run_id: str, report: HostReport) -> None:
@@ -69,25 +94,33 @@ def recorded_rollout(
     limit: str | None = None,
     parent_run: str | None = None,
     warnings: list[str] | None = None,
+    leases: bool = False,
 ) -> RunReport:
     """`work(plan, run_id)` over the plans, kept in the store as the module doc says."""
     run_id = store.start_run(
         kind, check_mode=check, inventory=inventory, playbook=playbook, limit_pattern=limit, parent_run=parent_run
     )
-    safe_work = guarded(work)
+    safe_work = guarded(leased(work, store) if leases else work)
+
+    def done(plan: DesiredState, report: HostReport) -> None:
+        record(store, run_id, report)
+        if leases:
+            store.release_lease(run_id, plan.name)  # only this run's own lease, if it holds one
+
     try:
-        outcome = rollout(
-            plans,
-            lambda p: safe_work(p, run_id),
-            failed=lambda r: r.failed,
-            batch=batch,
-            max_fail_percentage=max_fail_percentage,
-            forks=forks,
-            name=lambda p: p.name,
-            status=lambda r: str(r.status),
-            progress=progress,
-            on_result=lambda p, r: record(store, run_id, r),
-        )
+        with Heartbeat(store, run_id) if leases else _no_heartbeat():
+            outcome = rollout(
+                plans,
+                lambda p: safe_work(p, run_id),
+                failed=lambda r: r.failed,
+                batch=batch,
+                max_fail_percentage=max_fail_percentage,
+                forks=forks,
+                name=lambda p: p.name,
+                status=lambda r: str(r.status),
+                progress=progress,
+                on_result=done,
+            )
     except BaseException as exc:  # a bug, not a host failure: the run row must not stay "running"
         store.finish_run(run_id, "failed", {"error": f"{type(exc).__name__}: {exc}"[:500]})
         raise

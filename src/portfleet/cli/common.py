@@ -64,7 +64,8 @@ ForksOpt = typer.Option(DEFAULT_FORKS, "-f", "--forks", min=1, max=1000, help="H
 StateOpt = typer.Option(
     None,
     "--state",
-    help="SQLite state file (runs, prior values, pending reboots). Default: $PORTFLEET_STATE or ./.portfleet/state.db.",
+    help="State store (runs, prior values, leases, pending reboots): a SQLite file, or "
+    "postgresql://user@host/db shared by many controllers. Default: $PORTFLEET_STATE or ./.portfleet/state.db.",
     show_default=False,
     metavar="PATH",
 )
@@ -95,21 +96,27 @@ CaBundleOpt = typer.Option(
 )
 
 
-def state_path(path: Optional[Path]) -> Path:
-    if path is not None:
-        return path
-    from portfleet.state import default_state_path
+def state_path(path: "Optional[Path | str]") -> Any:
+    """The StateLocation of `--state` (a path or a postgresql:// URL), else $PORTFLEET_STATE, else the default."""
+    from portfleet.state import StateError, default_location, parse_location
 
-    return default_state_path()
+    try:
+        return parse_location(path) if path is not None else default_location()
+    except StateError as exc:
+        fail(str(exc))
 
 
-def open_store(path: Optional[Path]) -> Any:
+def open_store(path: "Optional[Path | str]", read_only: bool = False) -> Any:
+    """The state store, or exit 2 saying why not. `read_only`: look, never create or upgrade (runs list|show)."""
     from portfleet.state import StateError, Store
 
     try:
-        return Store(state_path(path))
+        store = Store(state_path(path), read_only=read_only)
     except StateError as exc:
         fail(str(exc))
+    for note in store.notes:
+        err.print(f"note: {note}", style="yellow", soft_wrap=True, markup=False)
+    return store
 
 
 def load_inventory_or_exit(path: Path, vault: Any = None) -> Any:

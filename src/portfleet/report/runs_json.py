@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from portfleet.state import HostResult, JournalEntry, Run
+from portfleet.state import HostResult, JournalEntry, Lease, Run
 
+# status may be "abandoned" (running, its controller gone); controller_host/pid are null for runs
+# recorded before leases.
 RUN_FIELDS = ("id", "kind", "check_mode", "status", "started_at", "finished_at", "inventory", "playbook",
-              "limit_pattern", "parent_run", "summary", "note")
+              "limit_pattern", "parent_run", "summary", "note", "controller_host", "controller_pid")
 HOST_FIELDS = ("run_id", "host", "status", "detail", "facts", "settings", "finished_at")
 JOURNAL_FIELDS = ("id", "run_id", "host", "setting", "prior", "desired", "command", "state", "exit_code", "output",
                   "created_at", "updated_at")
+LEASE_FIELDS = ("host", "run_id", "controller_host", "controller_pid", "acquired_at", "expires_at", "live")
 
 
 def _pick(row: Any, names: Sequence[str]) -> dict[str, Any]:
@@ -25,9 +28,11 @@ def runs_list_json(runs: Sequence[Run]) -> dict[str, Any]:
     return {"runs": [_pick(r, RUN_FIELDS) for r in runs]}
 
 
-def run_show_json(run: Run, hosts: Sequence[HostResult], journal: Sequence[JournalEntry]) -> dict[str, Any]:
+def run_show_json(run: Run, hosts: Sequence[HostResult], journal: Sequence[JournalEntry],
+                  leases: Sequence[Lease] = ()) -> dict[str, Any]:
     return {
         "run": _pick(run, RUN_FIELDS),
         "hosts": [_pick(h, HOST_FIELDS) for h in hosts],
         "journal": [_pick(j, JOURNAL_FIELDS) for j in journal],
+        "leases": [_pick(lease, LEASE_FIELDS) for lease in leases],
     }

@@ -32,7 +32,7 @@ def apply(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before changing more than one host."),
     forks: int = c.ForksOpt,
     output: c.TableOrJson = typer.Option(c.TableOrJson.table, "--format", help="table for people, json (schema portfleet.apply/1) for machines."),
-    state: Optional[Path] = c.StateOpt,
+    state: Optional[str] = c.StateOpt,
     templates: Optional[Path] = c.TemplatesOpt,
     timeout: int = c.TimeoutOpt,
     ca_bundle: Optional[str] = c.CaBundleOpt,
@@ -46,8 +46,11 @@ def apply(
     restores the prior values. MaxUserPort and TcpTimedWaitDelay take effect after a reboot: such
     hosts stay pending_reboot until they boot again (see `portfleet reboot`).
 
-    Exit: 0 all compliant, 3 changes pending a reboot (or drift in --check), 4 a host failed or the
-    rollout stopped, 2 bad input, 130 interrupted.
+    One run per host at a time: a host another run is working on is skipped as `locked`, naming
+    that run, its controller host and pid.
+
+    Exit: 0 all compliant, 3 changes pending a reboot (or drift in --check), 4 a host failed or was
+    locked, or the rollout stopped, 2 bad input, 130 interrupted.
     """
     from portfleet.apply import run_converge
     from portfleet.cli.render.run_view import exit_for_run, print_run

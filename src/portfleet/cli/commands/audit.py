@@ -20,7 +20,7 @@ def audit(
     output: c.OutputFormat = typer.Option(
         c.OutputFormat.table, "--format", help="table for people; json (schema portfleet.audit/1) or csv for machines."
     ),
-    state: Optional[Path] = c.StateOpt,
+    state: Optional[str] = c.StateOpt,
     templates: Optional[Path] = c.TemplatesOpt,
     timeout: int = c.TimeoutOpt,
     ca_bundle: Optional[str] = c.CaBundleOpt,

@@ -22,7 +22,7 @@ def rollback(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before changing more than one host."),
     forks: int = c.ForksOpt,
     output: c.TableOrJson = typer.Option(c.TableOrJson.table, "--format", help="table or json (schema portfleet.rollback/1)."),
-    state: Optional[Path] = c.StateOpt,
+    state: Optional[str] = c.StateOpt,
     templates: Optional[Path] = c.TemplatesOpt,
     timeout: int = c.TimeoutOpt,
     ca_bundle: Optional[str] = c.CaBundleOpt,
@@ -32,13 +32,14 @@ def rollback(
     """Put back the prior values journaled by RUN_ID (values that were absent are deleted again).
 
     Every host is read first; settings already at their prior value get no write. The rollback is a
-    run of its own (kind rollback), journaled the same way, so it can be rolled back too.
+    run of its own (kind rollback), journaled the same way, so it can be rolled back too. A run
+    still in progress is refused (exit 2); an abandoned one (its process died) is rolled back.
     """
     from portfleet.apply import run_converge
     from portfleet.cli.render.run_view import exit_for_run, print_run
     from portfleet.cli.render.progress import progress_for_terminal
     from portfleet.report.json_out import write_json
-    from portfleet.rollback import RollbackError, rollback_plans, rollback_targets
+    from portfleet.rollback import RollbackError, recover_leases, rollback_plans, rollback_targets
     from portfleet.state import StateError
 
     store = c.open_store(state)
@@ -62,6 +63,7 @@ def rollback(
             c.fail("no host of that run is left to roll back")
         if not check:
             c.confirm_changes(len(plans), f"roll back run {full_id}", yes)
+            recover_leases(store, full_id)
         report = run_converge(
             "rollback",
             plans,

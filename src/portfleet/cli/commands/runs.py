@@ -1,9 +1,14 @@
-"""`portfleet runs list|show`: what happened, from the state database."""
+"""`portfleet runs list|show`: what happened, from the state database (opened read-only).
+
+Looking never changes the state: the database is opened read-only, not created and not upgraded,
+so runs can be listed from a copy on read-only media. A run recorded as running whose controller
+is gone is shown `abandoned`.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Optional
+import dataclasses
+from typing import Any, Optional
 
 import typer
 from rich.table import Table
@@ -12,10 +17,32 @@ from portfleet.cli import common as c
 
 app = typer.Typer(help="Past runs from the state database: what ran, on which hosts, what it wrote.", no_args_is_help=True)
 
+ABANDONED_NOTE = (
+    "abandoned: its controller ({host}, pid {pid}) is gone without recording an end; hosts without a result "
+    "below were not finished, and a write journaled as `intent` may or may not have reached its host. "
+    "Audit them, or `portfleet rollback {run}`"
+)
+
+
+def _open(state: Optional[str]) -> Any:
+    """The store to read, or None when there is no state database at the path yet."""
+    from portfleet.state import StateError, StateMissing, Store
+
+    try:
+        return Store(c.state_path(state), read_only=True)
+    except StateMissing:
+        return None
+    except StateError as exc:
+        c.fail(str(exc))
+
+
+def _shown(store: Any, run: Any) -> Any:
+    return dataclasses.replace(run, status=store.shown_status(run))
+
 
 @app.command("list")
 def list_runs(
-    state: Optional[Path] = c.StateOpt,
+    state: Optional[str] = c.StateOpt,
     limit: int = typer.Option(30, "--last", "-n", min=1, help="How many runs, newest first."),
     output: c.TableOrJson = typer.Option(c.TableOrJson.table, "--format", help="table or json."),
 ) -> None:
@@ -23,8 +50,17 @@ def list_runs(
     from portfleet.report.json_out import write_json
     from portfleet.report.runs_json import runs_list_json
 
-    with c.open_store(state) as store:
-        runs = store.list_runs(limit)
+    from portfleet.state import StateError
+
+    store = _open(state)
+    runs = []
+    if store is not None:
+        with store:
+            _notes(store)
+            try:
+                runs = [_shown(store, r) for r in store.list_runs(limit)]
+            except StateError as exc:  # a damaged row: said, not a traceback
+                c.fail(str(exc))
     if output == c.TableOrJson.json:
         write_json(runs_list_json(runs))
         return
@@ -35,47 +71,69 @@ def list_runs(
         s = r.summary or {}
         brief = ", ".join(f"{v} {k}" for k, v in s.items() if v and k not in ("hosts",))
         kind = r.kind + (" --check" if r.check_mode else "") + (f" of {r.parent_run}" if r.parent_run else "")
-        table.add_row(r.id, kind, r.status, r.started_at[:19].replace("T", " "), str(s.get("hosts", "")), brief)
+        status = f"[red]{r.status}[/red]" if r.status == "abandoned" else r.status
+        table.add_row(r.id, kind, status, r.started_at[:19].replace("T", " "), str(s.get("hosts", "")), brief)
     c.out.print(table)
+
+
+def _notes(store: Any) -> None:
+    for note in store.notes:
+        c.err.print(f"note: {note}", style="yellow", soft_wrap=True, markup=False)
 
 
 @app.command("show")
 def show_run(
     run_id: str = typer.Argument(..., help="Run id (a unique prefix works)."),
-    state: Optional[Path] = c.StateOpt,
+    state: Optional[str] = c.StateOpt,
     output: c.TableOrJson = typer.Option(c.TableOrJson.table, "--format", help="table or json."),
 ) -> None:
-    """Show one run: per host its result, and every journaled write with its prior value.
+    """Show one run: per host its result, every journaled write with its prior value, its leases.
 
     A write journaled as `intent` with no outcome was sent when the run was cut off (crash,
-    Ctrl-C, lost connection): the host may or may not hold the new value; audit it.
+    signal, lost connection): the host may or may not hold the new value; audit it.
     """
     from portfleet.report.json_out import write_json
     from portfleet.report.runs_json import run_show_json
     from portfleet.state import StateError
+
+    store = _open(state)
+    if store is None:
+        c.fail(f"no run {run_id!r}: no state database at {c.state_path(state)} yet")
+    with store:
+        _notes(store)
+        try:
+            run = _shown(store, store.get_run(run_id))
+            results = store.host_results(run.id)
+            journal = store.journal(run.id)
+            leases = store.leases(run.id)
+        except StateError as exc:  # no such run, or a damaged row
+            c.fail(str(exc))
+    if output == c.TableOrJson.json:
+        write_json(run_show_json(run, results, journal, leases))
+        return
+    _print_show(run, results, journal, leases)
+
+
+def _print_show(run: Any, results: list, journal: list, leases: list) -> None:
     from portfleet.values import from_json, to_text
 
-    with c.open_store(state) as store:
-        try:
-            run = store.get_run(run_id)
-        except StateError as exc:
-            c.fail(str(exc))
-        results = store.host_results(run.id)
-        journal = store.journal(run.id)
-    if output == c.TableOrJson.json:
-        write_json(run_show_json(run, results, journal))
-        return
     c.out.print(
         f"[bold]run {run.id}[/bold]  {run.kind}{' --check' if run.check_mode else ''}  status [bold]{run.status}[/bold]"
         f"  started {run.started_at}  finished {run.finished_at or '-'}"
     )
-    if run.status == "running":
+    if run.controller_host:
+        c.out.print(f"controller {run.controller_host} pid {run.controller_pid}", markup=False)
+    if run.status == "abandoned":
+        c.out.print(ABANDONED_NOTE.format(host=run.controller_host, pid=run.controller_pid, run=run.id),
+                    style="yellow", markup=False)
+    elif run.status == "running":
         c.out.print(
             "[yellow]no end recorded: the run is still going, or its process was killed; "
             "hosts without a result below were not finished[/yellow]"
         )
     if run.inventory or run.playbook:
-        c.out.print(f"inventory {run.inventory}  playbook {run.playbook or '-'}  limit {run.limit_pattern or '-'}")
+        c.out.print(f"inventory {run.inventory}  playbook {run.playbook or '-'}  limit {run.limit_pattern or '-'}",
+                    markup=False)
     hosts = Table(title="hosts", title_justify="left", header_style="bold")
     for col in ("host", "status", "detail"):
         hosts.add_column(col, overflow="fold")
@@ -87,15 +145,16 @@ def show_run(
         for col in ("host", "setting", "prior", "written", "state", "exit", "command"):
             table.add_column(col, overflow="fold")
         for j in journal:
-            table.add_row(
-                j.host,
-                j.setting,
-                to_text(from_json(j.prior)),
-                to_text(from_json(j.desired)),
-                j.state,
-                "" if j.exit_code is None else str(j.exit_code),
-                j.command,
-            )
+            table.add_row(j.host, j.setting, to_text(from_json(j.prior)), to_text(from_json(j.desired)), j.state,
+                          "" if j.exit_code is None else str(j.exit_code), j.command)
+        c.out.print(table)
+    if leases:
+        table = Table(title="host leases held", title_justify="left", header_style="bold")
+        for col in ("host", "since (UTC)", "expires (UTC)", "lease"):
+            table.add_column(col, overflow="fold")
+        for lease in leases:
+            table.add_row(lease.host, lease.acquired_at[:19].replace("T", " "), lease.expires_at[:19].replace("T", " "),
+                          "live" if lease.live else "dead: the next run recovers it")
         c.out.print(table)
     results_hosts = {r.host for r in results}
     cut = sorted({j.host for j in journal if j.host not in results_hosts})

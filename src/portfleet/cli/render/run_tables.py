@@ -21,6 +21,7 @@ STYLE = {
     "unreachable": "red",
     "auth_failed": "red",
     "error": "red",
+    "locked": "magenta",
     "failed": "red",
     "unreadable": "red",
     "invalid": "red",
@@ -195,7 +196,7 @@ def audit_table(report: RunReport, title: str | None = None, *, width: int | Non
 def summary_line(report: RunReport) -> Text:
     s = report.summary()
     parts = [plural(s["hosts"], "host")]
-    for key in ("compliant", "drift", "pending_reboot", "unreachable", "auth_failed", "error", "skipped"):
+    for key in ("compliant", "drift", "pending_reboot", "unreachable", "auth_failed", "error", "locked", "skipped"):
         if s.get(key):
             parts.append(f"{s[key]} {key}")
     line = Text(", ".join(parts))

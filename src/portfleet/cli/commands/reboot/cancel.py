@@ -22,7 +22,7 @@ def cancel_cmd(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before changing more than one host."),
     output: c.TableOrJson = o.format_option("reboot-cancel"),
     forks: int = c.ForksOpt,
-    state: Optional[Path] = c.StateOpt,
+    state: Optional[str] = c.StateOpt,
     templates: Optional[Path] = c.TemplatesOpt,
     timeout: int = c.TimeoutOpt,
     ca_bundle: Optional[str] = c.CaBundleOpt,

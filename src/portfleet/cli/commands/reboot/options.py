@@ -101,7 +101,7 @@ def connect(timeout: int, ca_bundle: Optional[str], *, poll: bool = False) -> An
     return session_factory(ConnectOptions(operation_timeout=timeout, ca_bundle=ca_bundle))
 
 
-def open_store(state: Optional[Path]) -> Any:
+def open_store(state: Optional[str]) -> Any:
     from portfleet.state import RebootStore, StateError
 
     try:

@@ -33,7 +33,7 @@ def plan_cmd(
     timeout_down: Optional[float] = o.TimeoutDownOpt,
     timeout_up: Optional[float] = o.TimeoutUpOpt,
     forks: int = c.ForksOpt,
-    state: Optional[Path] = c.StateOpt,
+    state: Optional[str] = c.StateOpt,
     templates: Optional[Path] = c.TemplatesOpt,
     timeout: int = c.TimeoutOpt,
     ca_bundle: Optional[str] = c.CaBundleOpt,

@@ -46,7 +46,7 @@ def run_cmd(
                                              help="Longest pause between connect attempts while waiting (s)."),
     output: c.TableOrJson = o.format_option("reboot-run"),
     forks: int = c.ForksOpt,
-    state: Optional[Path] = c.StateOpt,
+    state: Optional[str] = c.StateOpt,
     templates: Optional[Path] = c.TemplatesOpt,
     timeout: int = c.TimeoutOpt,
     ca_bundle: Optional[str] = c.CaBundleOpt,

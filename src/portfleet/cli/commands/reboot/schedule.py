@@ -30,7 +30,7 @@ def schedule_cmd(
     timeout_up: Optional[float] = o.TimeoutUpOpt,
     output: c.TableOrJson = o.format_option("reboot-schedule"),
     forks: int = c.ForksOpt,
-    state: Optional[Path] = c.StateOpt,
+    state: Optional[str] = c.StateOpt,
     templates: Optional[Path] = c.TemplatesOpt,
     timeout: int = c.TimeoutOpt,
     ca_bundle: Optional[str] = c.CaBundleOpt,

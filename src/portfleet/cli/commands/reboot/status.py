@@ -20,7 +20,7 @@ def status_cmd(
     limit: Optional[str] = o.PatternOpt,
     output: c.TableOrJson = o.format_option("reboot-status"),
     forks: int = c.ForksOpt,
-    state: Optional[Path] = c.StateOpt,
+    state: Optional[str] = c.StateOpt,
     templates: Optional[Path] = c.TemplatesOpt,
     timeout: int = c.TimeoutOpt,
     ca_bundle: Optional[str] = c.CaBundleOpt,

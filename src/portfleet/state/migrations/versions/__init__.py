@@ -1,0 +1,1 @@
+"""The revisions, oldest first: 0001 (the v1 tables as state.py created them), 0002 (host leases)."""
