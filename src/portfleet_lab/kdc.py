@@ -28,6 +28,7 @@ KDC_ADDRESS = "127.0.0.1"
 TOOLS = ("krb5kdc", "kdb5_util", "kadmin.local")
 INSTALL_HINT = "apt-get install krb5-kdc krb5-admin-server krb5-user"
 START_TIMEOUT = 15.0
+KRB5_PATH_VAR = "PORTFLEET_LAB_KRB5_PATH"
 # Debian installs the KDC tools in /usr/sbin, which a non-root PATH often lacks.
 _SBIN = ("/usr/sbin", "/usr/local/sbin", "/sbin")
 _LABEL = re.compile(r"[^a-z0-9-]+")
@@ -38,6 +39,11 @@ class KdcError(Exception):
 
 
 def find_tool(name: str) -> str | None:
+    """Where an MIT tool is: in PORTFLEET_LAB_KRB5_PATH's directories when set (an MIT build of one's own), else on
+    PATH or in the sbin directories."""
+    override = os.environ.get(KRB5_PATH_VAR)
+    if override is not None:
+        return shutil.which(name, path=override)
     found = shutil.which(name)
     if found:
         return found

@@ -83,12 +83,12 @@ def describe(text: str, principal: str, *, spn: str | None = None, manual: bool 
     if "clock skew too great" in low:
         return "auth_failed", ("clock skew: this machine's clock and the KDC's (or the host's) differ by more than "
                                "Kerberos allows (5 minutes by default); synchronise them (NTP)")
+    if "password has expired" in low or "key has expired" in low:
+        return "auth_failed", f"the password of {principal} has expired: change it first"
     if "expired" in low and ("ticket" in low or "credential" in low):
         if manual:
             return "auth_failed", f"the ticket of {principal} has expired: run `kinit {principal}` again"
         return "auth_failed", f"the ticket of {principal} expired during the run"
-    if "password has expired" in low or "key has expired" in low:
-        return "auth_failed", f"the password of {principal} has expired: change it first"
     if "credentials have been revoked" in low:
         return "auth_failed", f"the account {principal} is disabled or locked out"
     if ("can't find client principal" in low or "no credentials cache found" in low
