@@ -30,6 +30,7 @@ import atexit
 import hmac
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -148,6 +149,14 @@ class RunCredentials:
 
     def _new_cache(self) -> Path:
         with self._guard:
+            if self._count == 0:
+                # Made on first use, so a run without Kerberos hosts leaves nothing behind; mkdir fails if the
+                # (random) name exists: nobody else's directory is ever used.
+                try:
+                    self.directory.mkdir(mode=0o700)
+                except OSError as exc:
+                    raise TransportError("auth_failed", f"cannot create the run's credential cache directory "
+                                                        f"{self.directory}: {exc.strerror}") from None
             self._count += 1
             return self.directory / f"tkt{self._count}"
 
@@ -253,8 +262,7 @@ def install() -> RunCredentials:
         if _installed is None:
             operator = os.environ.get("KRB5CCNAME")
             environ = {k: v for k, v in os.environ.items() if k != "KRB5CCNAME"}
-            directory = Path(tempfile.mkdtemp(prefix="portfleet-krb5cc-"))
-            os.chmod(directory, 0o700)
+            directory = Path(tempfile.gettempdir()) / f"portfleet-krb5cc-{secrets.token_hex(8)}"
             _installed = RunCredentials(directory, operator, environ)
             os.environ["KRB5CCNAME"] = _installed.ccname
             atexit.register(_installed.close)
