@@ -5,5 +5,5 @@ cd "$(dirname "$0")/.."
 python3 -m venv .venv
 . .venv/bin/activate
 pip install -q --upgrade pip
-pip install -q -e '.[test,postgresql]'
+pip install -q -e '.[test,postgresql,kerberos]'
 python -m pytest -q "$@"

@@ -68,6 +68,7 @@ class RunningLab:
     output: list[str] = field(default_factory=list)  # stdout lines so far
     errors: list[str] = field(default_factory=list)  # stderr lines so far
     inventory_data: dict[str, Any] = field(default_factory=dict)
+    krb5_conf: Path | None = None  # <stem>-krb5.conf of a --kerberos lab
 
     def control(self) -> LabControl:
         return LabControl(self.state_dir)
@@ -118,7 +119,7 @@ def start_lab(workdir: Path, **options: Any) -> RunningLab:
     """Start `python -m portfleet lab serve` and wait for its "ready" line (fails with its output otherwise).
 
     Options: hosts=3, profile="mixed", seed=1, https=False, time_scale=1.0, latency=0.0,
-    allow_unencrypted=False, replay=None ({host: capture path}), state_dir=None, first_address=None,
+    allow_unencrypted=False, allow_basic=False, kerberos=False, cert_auth=False, replay=None ({host: capture path}), state_dir=None, first_address=None,
     inventory=None, entry=("portfleet", "lab") (the module and words before `serve`: ("portfleet_lab",) runs the
     lab on its own). Pass the `state_dir` of a stopped lab to restart it from its saved state. An address
     block found in use (a lab left over by another session) is skipped for the next one.
@@ -148,6 +149,9 @@ def _launch(
     time_scale: float = 1.0,
     latency: float = 0.0,
     allow_unencrypted: bool = False,
+    allow_basic: bool = False,
+    kerberos: bool = False,
+    cert_auth: bool = False,
     replay: dict[str, Path | str] | None = None,
     state_dir: Path | None = None,
     first_address: str | None = None,
@@ -171,6 +175,8 @@ def _launch(
     ]
     if allow_unencrypted:
         cmd.append("--allow-unencrypted")
+    cmd += [flag for flag, on in (("--allow-basic", allow_basic), ("--kerberos", kerberos),
+                                  ("--cert-auth", cert_auth)) if on]
     for name, path in (replay or {}).items():
         cmd += ["--replay", f"{name}={path}"]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -218,6 +224,7 @@ def _launch(
     data = yaml.safe_load(inventory.read_text(encoding="utf-8"))
     variables = data["all"]["children"]["windows"]["vars"]
     ca = variables.get("ansible_winrm_ca_trust_path")
+    krb5_conf = inventory.with_name(f"{inventory.stem}-krb5.conf")
     return RunningLab(
         process=process,
         inventory=inventory,
@@ -230,6 +237,7 @@ def _launch(
         output=output,
         errors=errors,
         inventory_data=data,
+        krb5_conf=krb5_conf if kerberos else None,
     )
 
 

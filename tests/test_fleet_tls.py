@@ -38,7 +38,7 @@ def test_https_verified_against_the_inventory_ca_and_ignore_is_per_host(lab, tmp
 
 
 def test_basic_over_plain_http_is_refused_unless_the_inventory_allows_it(lab, tmp_path):
-    running = lab(hosts=2, profile="defaults", seed=2, allow_unencrypted=True)
+    running = lab(hosts=2, profile="defaults", seed=2, allow_unencrypted=True, allow_basic=True)
     data = yaml.safe_load(running.inventory.read_text())
     data["all"]["children"]["windows"]["vars"]["ansible_winrm_transport"] = "basic"
     basic = tmp_path / "basic.yml"

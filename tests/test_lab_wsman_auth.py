@@ -22,19 +22,39 @@ def plain(module_lab):
 
 @pytest.fixture(scope="module")
 def tls_lab(module_lab):
-    return module_lab(hosts=2, https=True)
+    return module_lab(hosts=2, https=True, allow_basic=True)
 
 
 @pytest.fixture(scope="module")
 def unencrypted(module_lab):
-    return module_lab(hosts=1, allow_unencrypted=True)
+    return module_lab(hosts=1, allow_unencrypted=True, allow_basic=True)
 
 
-def test_unauthenticated_request_is_offered_negotiate_and_basic(plain):
+def test_unauthenticated_request_is_offered_only_negotiate_by_default(plain):
+    """Windows ships Service/Auth/Basic=false: the 401 offers Negotiate alone."""
     response = requests.post(plain.url(plain.hosts[0]["name"]), data=b"", timeout=10)
     assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"] == 'Negotiate, Basic realm="WSMAN"'
+    assert response.headers["WWW-Authenticate"] == "Negotiate"
     assert response.headers["Server"] == "Microsoft-HTTPAPI/2.0"
+
+
+def test_basic_is_offered_once_the_lab_allows_it(unencrypted):
+    response = requests.post(unencrypted.url(unencrypted.hosts[0]["name"]), data=b"", timeout=10)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == 'Negotiate, Basic realm="WSMAN"'
+
+
+def test_basic_is_refused_when_off_even_over_https(plain, module_lab):
+    """Basic off (the default) refuses the right password over TLS too, as Windows does."""
+    https = module_lab(hosts=1, https=True)
+    name = https.hosts[0]["name"]
+    session = winrm.Session(https.url(name), auth=(https.username, https.password), transport="basic",
+                            ca_trust_path=str(https.ca_path))
+    with pytest.raises(InvalidCredentialsError):
+        session.run_cmd("hostname")
+    ntlm = winrm.Session(https.url(name), auth=(https.username, https.password), transport="ntlm",
+                         ca_trust_path=str(https.ca_path))
+    assert ntlm.run_cmd("hostname").std_out == name.encode() + b"\r\n"
 
 
 def test_ntlm_with_message_encryption_over_http(plain):
@@ -44,9 +64,10 @@ def test_ntlm_with_message_encryption_over_http(plain):
     assert session.protocol.transport.encryption is not None
 
 
-def test_wrong_password_is_rejected_with_401(plain):
+def test_wrong_password_is_rejected_with_401(tls_lab):
     for transport in ("ntlm", "basic"):
-        session = winrm.Session(plain.url(plain.hosts[0]["name"]), auth=(plain.username, "not-the-password"), transport=transport)
+        session = winrm.Session(tls_lab.url(tls_lab.hosts[0]["name"]), auth=(tls_lab.username, "not-the-password"),
+                                transport=transport, ca_trust_path=str(tls_lab.ca_path))
         with pytest.raises(InvalidCredentialsError):
             session.run_cmd("hostname")
 

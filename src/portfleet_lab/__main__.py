@@ -37,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--profile", choices=list(PROFILES), default="mixed", help="fleet profile for a new lab")
     s.add_argument("--seed", type=int, default=1, help="seed of the generated fleet")
     s.add_argument("--allow-unencrypted", action="store_true", help="accept unencrypted SOAP over plain HTTP")
+    s.add_argument("--allow-basic", action="store_true", help="accept Basic authentication (Windows ships it off)")
+    s.add_argument("--kerberos", action="store_true", help="a lab domain with a real MIT KDC (krb5kdc)")
+    s.add_argument("--cert-auth", action="store_true", help="with --https: map a client certificate to the lab user")
     s.add_argument("--replay", action="append", default=[], metavar="HOST=CAPTURE.json",
                    help="that host answers from a capture file; repeatable")
     s.add_argument("--ssh", action=argparse.BooleanOptionalAction, default=False,
@@ -62,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
             replay=parse_replay(args.replay),
             ssh=args.ssh,
             ssh_port=args.ssh_port,
+            allow_basic=args.allow_basic,
+            kerberos=args.kerberos,
+            cert_auth=args.cert_auth,
         )
         return serve(options)
     except ServeError as exc:

@@ -1,14 +1,20 @@
-"""HTTP authentication as a WinRM listener with Basic and Negotiate enabled: Basic per request, Negotiate
-(NTLM, raw or SPNEGO-wrapped) per connection with pyspnego as the acceptor.
+"""HTTP authentication of a WinRM listener, with Windows' defaults: Negotiate (NTLM, and Kerberos when the lab runs a
+KDC) per connection with pyspnego as the acceptor, Basic only when allowed, client certificates on HTTPS when mapped.
 
 Windows behaviours mirrored:
-- 401 offers `WWW-Authenticate: Negotiate` and `WWW-Authenticate: Basic realm="WSMAN"` (winrm/config/service/auth
-  Basic=true, Negotiate=true).
-- NTLM authenticates the TCP connection: after the handshake, requests on that connection carry no
-  Authorization header (requests_ntlm relies on this), and their bodies are sealed with the context.
+- WinRM ships with Service/Auth/Basic=false, Negotiate=true, Kerberos=true, Certificate=false, and the 401 offers only
+  the schemes that are on: `WWW-Authenticate: Negotiate`, plus `WWW-Authenticate: Basic realm="WSMAN"` once Basic is
+  enabled (https://learn.microsoft.com/windows/win32/winrm/installation-and-configuration-for-windows-remote-management).
+- Negotiate authenticates the TCP connection: after the handshake, requests on that connection carry no Authorization
+  header (requests_ntlm and requests_kerberos rely on this), and their bodies are sealed with the context.
+- Kerberos: a domain host accepts service tickets for its own SPN, HTTP/<fqdn>, from its keytab (its computer
+  account's keys); pywinrm sends the raw Kerberos token under the Negotiate scheme, SPNEGO clients (pypsrp) wrap it.
+  The final 200 carries the AP-REP (mutual authentication), which requests_kerberos insists on.
 - With AllowUnencrypted=false, Basic over plain HTTP is answered 401 (Ansible's WinRM guide, "HTTP 401/
   Credentials Rejected": "If running over HTTP and not HTTPS, use ntlm, kerberos or credssp ... the
   Service\\AllowUnencrypted can be set to true"), https://docs.ansible.com/ansible/latest/os_guide/windows_winrm.html
+- A client certificate (Authorization: .../secprofile/https/mutual) logs on as the account its mapping names
+  (portfleet_lab.certmap); an unmapped certificate gets 401.
 """
 
 from __future__ import annotations
@@ -23,15 +29,16 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import spnego
+from spnego.exceptions import SpnegoError
 
-CHALLENGE_HEADERS: list[tuple[str, str]] = [
-    ("WWW-Authenticate", "Negotiate"),
-    ("WWW-Authenticate", 'Basic realm="WSMAN"'),
-]
-_NEGOTIATE_SCHEMES = ("negotiate", "ntlm")
+from portfleet_lab.certmap import CERTIFICATE_PROFILE, CertMap
+
+_NEGOTIATE_SCHEMES = ("negotiate", "ntlm", "kerberos")
+# GSS-API InitialContextToken (RFC 2743 3.1): 0x60, length, then the mech OID. Kerberos (RFC 1964) and the MS alias.
+_KRB5_OIDS = (bytes.fromhex("06092a864886f712010202"), bytes.fromhex("06092a864882f712010202"))
 
 
 def _split_user(name: str) -> str:
@@ -41,6 +48,15 @@ def _split_user(name: str) -> str:
     elif "@" in name:
         name = name.split("@", 1)[0]
     return name
+
+
+def is_kerberos_token(token: bytes) -> bool:
+    """A bare Kerberos GSS token (pywinrm/pykerberos), as opposed to SPNEGO or NTLMSSP."""
+    if len(token) < 4 or token[0] != 0x60:
+        return False
+    length = token[1]
+    offset = 2 + (length & 0x7F if length & 0x80 else 0)
+    return any(token[offset : offset + len(oid)] == oid for oid in _KRB5_OIDS)
 
 
 class NtlmCredentialStore:
@@ -91,6 +107,35 @@ class NtlmCredentialStore:
         shutil.rmtree(self._dir, ignore_errors=True)
 
 
+@dataclass(frozen=True)
+class AuthConfig:
+    """winrm/config/service/auth of every lab host. Defaults are Windows': Basic and Certificate off."""
+
+    basic: bool = False
+    certificate: bool = False
+    realm: str | None = None  # set when the lab runs a KDC: Negotiate also accepts Kerberos tickets of this realm
+    allow_unencrypted: bool = False
+
+    @property
+    def kerberos(self) -> bool:
+        return self.realm is not None
+
+    def challenge_headers(self) -> list[tuple[str, str]]:
+        headers = [("WWW-Authenticate", "Negotiate")]
+        if self.basic:
+            headers.append(("WWW-Authenticate", 'Basic realm="WSMAN"'))
+        return headers
+
+
+@dataclass(frozen=True)
+class HostIdentity:
+    """Who one listener is: the service principal it accepts tickets for, and whether it refuses the lab password."""
+
+    name: str
+    spn: str | None = None  # GSS host-based service name, "HTTP@<fqdn>"; None: no Kerberos on this host
+    rejects: bool = False  # the wrong_password fault
+
+
 @dataclass
 class ConnectionAuth:
     """Negotiate state bound to one TCP connection."""
@@ -98,6 +143,8 @@ class ConnectionAuth:
     context: object | None = None  # spnego acceptor while a handshake runs or after it completed
     user: str | None = None  # set once the handshake completed: the connection is authenticated
     scheme_word: str = "Negotiate"  # echo the scheme the client used ("Negotiate" or "NTLM")
+    protocol: str | None = None  # "ntlm" or "kerberos" once complete
+    delegated: bool = False  # the client forwarded its TGT (Kerberos delegation)
 
     @property
     def sealer(self) -> object | None:
@@ -107,72 +154,141 @@ class ConnectionAuth:
 @dataclass
 class AuthOutcome:
     user: str | None  # authenticated account, or None: answer `status` with `headers`
-    scheme: str | None = None  # "basic" or "negotiate"
+    scheme: str | None = None  # "basic", "negotiate" or "certificate"
     status: int = 401
     headers: list[tuple[str, str]] = field(default_factory=list)
 
 
 class Authenticator:
-    def __init__(self, username: str, password: str, store: NtlmCredentialStore, allow_unencrypted: bool) -> None:
+    def __init__(
+        self,
+        username: str,
+        password: str,
+        store: NtlmCredentialStore,
+        config: AuthConfig | None = None,
+        certmap: CertMap | None = None,
+    ) -> None:
         self.username = username
         self._password = password.encode("utf-8")
         self.store = store
-        self.allow_unencrypted = allow_unencrypted
+        self.config = config or AuthConfig()
+        self.certmap = certmap
+
+    @property
+    def allow_unencrypted(self) -> bool:
+        return self.config.allow_unencrypted
+
+    def _refuse(self, scheme: str | None) -> AuthOutcome:
+        return AuthOutcome(None, scheme, 401, self.config.challenge_headers())
 
     def _basic(self, token: str, rejects: bool, tls: bool) -> AuthOutcome:
-        if not tls and not self.allow_unencrypted:
-            return AuthOutcome(None, "basic", 401, list(CHALLENGE_HEADERS))
+        if not self.config.basic or (not tls and not self.config.allow_unencrypted):
+            return self._refuse("basic")
         try:
             user, _, password = base64.b64decode(token, validate=True).decode("utf-8").partition(":")
         except (binascii.Error, UnicodeDecodeError, ValueError):
-            return AuthOutcome(None, "basic", 401, list(CHALLENGE_HEADERS))
+            return self._refuse("basic")
         ok_user = _split_user(user).lower() == self.username.lower()
         ok_password = hmac.compare_digest(password.encode("utf-8"), self._password)
         if ok_user and ok_password and not rejects:
             return AuthOutcome(self.username, "basic", 200)
-        return AuthOutcome(None, "basic", 401, list(CHALLENGE_HEADERS))
+        return self._refuse("basic")
 
-    def _negotiate(self, scheme_word: str, token: str, state: ConnectionAuth, rejects: bool) -> AuthOutcome:
+    def _acceptor(self, token: bytes, host: HostIdentity) -> Any:
+        """A fresh acceptor for the first token of a handshake: Kerberos for a bare Kerberos token, else Negotiate
+        (SPNEGO with Kerberos and NTLM, or raw NTLM). Kerberos credentials are bound to the host's own SPN."""
+        kerberos = self.config.kerberos and host.spn is not None
+        if is_kerberos_token(token):
+            if not kerberos:
+                return None
+            return spnego.server(credentials=spnego.CredentialCache(username=host.spn), protocol="kerberos")
+        if kerberos:
+            try:
+                return spnego.server(credentials=spnego.CredentialCache(username=host.spn), protocol="negotiate")
+            except SpnegoError:
+                pass  # no keys for this SPN in the keytab: NTLM only
+        return spnego.server(protocol="negotiate")
+
+    def _principal_user(self, principal: str, protocol: str) -> str | None:
+        """The local account a completed context logs on as; None if it is not the lab user of the lab realm."""
+        if protocol == "kerberos":
+            user, _, realm = principal.rpartition("@")
+            if not user or self.config.realm is None or realm.upper() != self.config.realm.upper():
+                return None
+            return user if user.lower() == self.username.lower() else None
+        return _split_user(principal)
+
+    def _negotiate(self, scheme_word: str, token: str, state: ConnectionAuth, host: HostIdentity) -> AuthOutcome:
         try:
             in_token = base64.b64decode(token, validate=True)
         except (binascii.Error, ValueError):
             in_token = b""
         if not in_token:
             state.context, state.user = None, None
-            return AuthOutcome(None, "negotiate", 401, list(CHALLENGE_HEADERS))
+            return self._refuse("negotiate")
         if state.context is None or state.user is not None:
             # A new handshake (also re-authentication on an authenticated connection) starts a new context.
-            state.context = spnego.server(protocol="negotiate")
-            state.user = None
+            state.context = self._acceptor(in_token, host)
+            state.user, state.protocol, state.delegated = None, None, False
             state.scheme_word = scheme_word
+            if state.context is None:
+                return self._refuse("negotiate")
         context = state.context
         try:
-            with self.store.selected(rejects):
+            with self.store.selected(host.rejects):
                 out_token = context.step(in_token)  # type: ignore[attr-defined]
-        except Exception:  # SpnegoError for a wrong password or unknown user; struct/Value errors for junk
-            # Wrong password, unknown user, or a malformed token: Windows answers 401 and offers again.
+        except Exception:  # SpnegoError: wrong password, unknown user, ticket for another SPN, skew; junk tokens
             state.context, state.user = None, None
-            return AuthOutcome(None, "negotiate", 401, list(CHALLENGE_HEADERS))
+            return self._refuse("negotiate")
         if not context.complete:  # type: ignore[attr-defined]
             value = f"{scheme_word} {base64.b64encode(out_token or b'').decode()}"
             return AuthOutcome(None, "negotiate", 401, [("WWW-Authenticate", value)])
+        protocol = str(getattr(context, "negotiated_protocol", "ntlm") or "ntlm")
         principal = getattr(context, "client_principal", None) or self.username
-        state.user = _split_user(principal)
+        user = self._principal_user(principal, protocol)
+        if user is None or (protocol == "kerberos" and host.rejects):
+            state.context, state.user = None, None
+            return self._refuse("negotiate")
+        state.user, state.protocol = user, protocol
+        try:
+            state.delegated = bool(context.context_attr & spnego.ContextReq.delegate)  # type: ignore[attr-defined]
+        except (AttributeError, SpnegoError):
+            state.delegated = False
         headers = []
-        if out_token:  # SPNEGO's final accept-completed token
+        if out_token:  # SPNEGO's accept-completed token, Kerberos' AP-REP
             headers.append(("WWW-Authenticate", f"{scheme_word} {base64.b64encode(out_token).decode()}"))
         return AuthOutcome(state.user, "negotiate", 200, headers)
 
-    def authenticate(self, authorization: str, state: ConnectionAuth, *, rejects: bool, tls: bool) -> AuthOutcome:
-        """Check one request. `rejects`: this host does not accept the lab password (wrong_password fault)."""
+    def _certificate(self, state: ConnectionAuth, tls: bool, peer_cert: bytes | None, rejects: bool) -> AuthOutcome:
+        if not tls or not self.config.certificate or self.certmap is None:
+            return self._refuse("certificate")
+        user = self.certmap.user_for(peer_cert)
+        if user is None or rejects:
+            return self._refuse("certificate")
+        state.user, state.protocol = user, "certificate"
+        return AuthOutcome(user, "certificate", 200)
+
+    def authenticate(
+        self,
+        authorization: str,
+        state: ConnectionAuth,
+        *,
+        host: HostIdentity,
+        tls: bool,
+        peer_cert: bytes | None = None,
+    ) -> AuthOutcome:
+        """Check one request against the host's listener settings."""
         if authorization:
-            scheme, _, token = authorization.strip().partition(" ")
+            text = authorization.strip()
+            if text.lower() == CERTIFICATE_PROFILE:
+                return self._certificate(state, tls, peer_cert, host.rejects)
+            scheme, _, token = text.partition(" ")
             word = scheme.lower()
             if word == "basic":
-                return self._basic(token.strip(), rejects, tls)
+                return self._basic(token.strip(), host.rejects, tls)
             if word in _NEGOTIATE_SCHEMES:
-                return self._negotiate(scheme, token.strip(), state, rejects)
-            return AuthOutcome(None, None, 401, list(CHALLENGE_HEADERS))
+                return self._negotiate(scheme, token.strip(), state, host)
+            return self._refuse(None)
         if state.user is not None:
-            return AuthOutcome(state.user, "negotiate", 200)
-        return AuthOutcome(None, None, 401, list(CHALLENGE_HEADERS))
+            return AuthOutcome(state.user, state.protocol if state.protocol == "certificate" else "negotiate", 200)
+        return self._refuse(None)

@@ -105,6 +105,14 @@ class Connection:
         self.state: dict[str, Any] = {}
         self.closed = False
 
+    def peer_certificate(self) -> bytes | None:
+        """The client's TLS certificate (DER), if it sent one that verified."""
+        ssl_object = self.writer.get_extra_info("ssl_object")
+        try:
+            return ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        except (ValueError, ssl.SSLError):
+            return None
+
     @property
     def peer_ip(self) -> str:
         return str(self.peer[0]) if self.peer else ""

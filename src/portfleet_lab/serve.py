@@ -4,7 +4,11 @@ SIGINT/SIGTERM.
 
 With --ssh the hosts also answer SSH (portfleet_lab.ssh_server) on --ssh-port of their address, and a
 second inventory is written next to the first: `<stem>-ssh.yml` (ansible_connection: ssh) with its
-known_hosts file `<stem>-known_hosts`."""
+known_hosts file `<stem>-known_hosts`.
+
+Authentication defaults as Windows ships them (portfleet_lab.auth): Negotiate on, Basic off unless --allow-basic.
+--kerberos makes the hosts members of a lab domain with a real MIT KDC, --cert-auth maps a client certificate on
+HTTPS (portfleet_lab.domain)."""
 
 from __future__ import annotations
 
@@ -19,8 +23,9 @@ from typing import Any, TextIO
 
 import yaml
 
-from portfleet_lab.auth import Authenticator, NtlmCredentialStore
+from portfleet_lab.auth import AuthConfig, Authenticator, NtlmCredentialStore
 from portfleet_lab.control import ControlServer
+from portfleet_lab.domain import KdcError, LabDomain, kerberos_unavailable
 from portfleet_lab.fleet import Fleet
 from portfleet_lab.server import HTTP_PORT, HTTPS_PORT, LabServer
 from portfleet_lab.tls import LabTls
@@ -53,6 +58,9 @@ class ServeOptions:
     https_port: int = HTTPS_PORT
     ssh: bool = False
     ssh_port: int = 2222
+    allow_basic: bool = False  # Service/Auth/Basic=true
+    kerberos: bool = False  # a lab domain with a real MIT KDC
+    cert_auth: bool = False  # Service/Auth/Certificate=true with a mapped client certificate (needs https)
 
 
 def parse_replay(items: list[str]) -> dict[str, Path]:
@@ -85,6 +93,12 @@ def _validate(opts: ServeOptions) -> None:
         raise ServeError(f"--profile must be one of {', '.join(PROFILES)}", 2)
     if not 1 <= opts.ssh_port <= 65535:
         raise ServeError("--ssh-port must be a port number (1-65535)", 2)
+    if opts.cert_auth and not opts.https:
+        raise ServeError("--cert-auth needs --https: WinRM maps client certificates on its HTTPS listener only", 2)
+    if opts.kerberos:
+        why = kerberos_unavailable()
+        if why:
+            raise ServeError(why, 2)
 
 
 def inventory_document(fleet: Any, *, https: bool, port: int, ca_path: Path | None) -> dict[str, Any]:
@@ -158,8 +172,15 @@ async def _serve(opts: ServeOptions, out: TextIO) -> int:
     server: LabServer | None = None
     control: ControlServer | None = None
     ssh_server: Any = None
+    domain = LabDomain(opts.state_dir, kerberos=opts.kerberos, cert_auth=opts.cert_auth)
     try:
-        auth = Authenticator(fleet.username, fleet.password, store, opts.allow_unencrypted)
+        try:
+            domain.start(fleet)
+        except KdcError as exc:
+            raise ServeError(f"the lab's KDC: {exc}") from exc
+        config = AuthConfig(basic=opts.allow_basic, certificate=opts.cert_auth, realm=domain.realm,
+                            allow_unencrypted=opts.allow_unencrypted)
+        auth = Authenticator(fleet.username, fleet.password, store, config, domain.certmap(fleet, tls))
         server = LabServer(
             fleet,
             auth,
@@ -168,6 +189,7 @@ async def _serve(opts: ServeOptions, out: TextIO) -> int:
             latency=opts.latency,
             http_port=opts.http_port,
             https_port=opts.https_port,
+            spns=domain.spns,
         )
         try:
             await server.start()
@@ -177,7 +199,8 @@ async def _serve(opts: ServeOptions, out: TextIO) -> int:
             fleet,
             server,
             opts.state_dir,
-            {"https": opts.https, "time_scale": opts.time_scale, "allow_unencrypted": opts.allow_unencrypted},
+            {"https": opts.https, "time_scale": opts.time_scale, "allow_unencrypted": opts.allow_unencrypted,
+             "allow_basic": opts.allow_basic, "realm": domain.realm, "cert_auth": opts.cert_auth},
         )
         await control.start()
 
@@ -187,11 +210,12 @@ async def _serve(opts: ServeOptions, out: TextIO) -> int:
             ca_copy = tls.copy_ca_to(inventory.with_name(f"{inventory.stem}-ca.pem"))
         port = opts.https_port if opts.https else opts.http_port
         document = inventory_document(fleet, https=opts.https, port=port, ca_path=ca_copy)
-        write_inventory(inventory, document)
-        ssh_note = ""
+        main_document, domain_notes = domain.write_files(inventory, document, fleet, tls, write_inventory)
+        write_inventory(inventory, main_document)
+        ssh_note = "".join(f", {note}" for note in domain_notes)
         if opts.ssh:
             ssh_server, ssh_inventory = _start_ssh(opts, fleet, inventory, document)
-            ssh_note = f", ssh inventory {ssh_inventory}"
+            ssh_note += f", ssh inventory {ssh_inventory}"
 
         for host in fleet.hosts:
             note = ""
@@ -214,6 +238,7 @@ async def _serve(opts: ServeOptions, out: TextIO) -> int:
             ssh_server.close()
         if server is not None:
             await server.close()
+        domain.stop()
         fleet.save()
         store.close()
     return 0

@@ -25,8 +25,8 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
-from portfleet_lab import encryption, wsman
-from portfleet_lab.auth import Authenticator, ConnectionAuth
+from portfleet_lab import encryption, identify, wsman
+from portfleet_lab.auth import Authenticator, ConnectionAuth, HostIdentity
 from portfleet_lab.http import Connection, Listener, Request, Response
 from portfleet_lab.tls import LabTls
 from portfleet_lab.winrs import ResetConnection, ShellService
@@ -43,6 +43,11 @@ class HostEndpoint:
     host: Any  # portfleet_lab.fleet.LabHost
     shells: ShellService
     listeners: list[Listener] = field(default_factory=list)
+    spn: str | None = None  # "HTTP@<fqdn>" when the lab runs a KDC
+    last_logon: dict[str, Any] | None = None  # who authenticated last, how (control channel, tests)
+
+    def identity(self) -> HostIdentity:
+        return HostIdentity(self.host.name, self.spn, bool(self.host.faults.wrong_password))
 
     @property
     def listening(self) -> bool:
@@ -64,6 +69,7 @@ class LabServer:
         latency: float = 0.0,
         http_port: int = HTTP_PORT,
         https_port: int = HTTPS_PORT,
+        spns: dict[str, str] | None = None,
     ) -> None:
         self.fleet = fleet
         self.auth = authenticator
@@ -72,7 +78,9 @@ class LabServer:
         self.latency = max(0.0, latency)
         self.http_port = http_port
         self.https_port = https_port
-        self.endpoints: dict[str, HostEndpoint] = {h.name: HostEndpoint(h, ShellService(h)) for h in fleet.hosts}
+        self.endpoints: dict[str, HostEndpoint] = {
+            h.name: HostEndpoint(h, ShellService(h), spn=(spns or {}).get(h.name)) for h in fleet.hosts
+        }
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
 
@@ -130,7 +138,8 @@ class LabServer:
         endpoint.listeners = [http]
         if self.tls is not None:
             https = Listener(handler)
-            await https.start(host.address, self.https_port, self.tls.server_context(host.name, host.address))
+            context = self.tls.server_context(host.name, host.address, self.auth.config.certificate)
+            await https.start(host.address, self.https_port, context)
             endpoint.listeners.append(https)
 
     @staticmethod
@@ -171,12 +180,21 @@ class LabServer:
             return Response(405, [("Allow", "POST")])
         if host.faults.http_500:
             return Response(500)
+        if identify.wants_unauthenticated(request.headers.get(identify.UNAUTHENTICATED_HEADER)) and identify.is_identify(
+            request.body
+        ):
+            # `winrm id -a:none`, Test-WSMan: answered without credentials, the OS version hidden.
+            return Response(200, [("Content-Type", SOAP_CONTENT_TYPE)], identify.identify_response())
         state: ConnectionAuth = conn.state.setdefault("auth", ConnectionAuth())
         outcome = self.auth.authenticate(
-            request.headers.get("Authorization"), state, rejects=bool(host.faults.wrong_password), tls=conn.tls
+            request.headers.get("Authorization"), state, host=endpoint.identity(), tls=conn.tls,
+            peer_cert=conn.peer_certificate() if conn.tls else None,
         )
         if outcome.user is None:
             return Response(outcome.status, outcome.headers)
+        if request.headers.get("Authorization"):
+            endpoint.last_logon = {"user": outcome.user, "protocol": state.protocol or outcome.scheme,
+                                   "delegated": state.delegated, "tls": conn.tls}
         headers = list(outcome.headers)
         sealer = state.sealer if outcome.scheme == "negotiate" else None
         body = request.body
@@ -196,6 +214,12 @@ class LabServer:
         if not body:
             # pywinrm sends an empty POST to establish the NTLM context before sealing (setup_encryption).
             return Response(200, headers)
+        if identify.is_identify(body):
+            payload = identify.identify_response(identify.product_version(getattr(host.state, "os_version", None)))
+            if encrypted and sealer is not None:
+                headers.append(("Content-Type", encryption.CONTENT_TYPE))
+                return Response(200, headers, encryption.wrap_message(payload, sealer))  # type: ignore[arg-type]
+            return Response(200, headers + [("Content-Type", SOAP_CONTENT_TYPE)], payload)
         message_id = ""
         try:
             req = wsman.parse_request(body)
@@ -234,4 +258,6 @@ class LabServer:
             "connections": endpoint.connections,
             "shells": len(endpoint.shells.shells),
             "commands": sum(len(s.commands) for s in endpoint.shells.shells.values()),
+            "spn": endpoint.spn,
+            "last_logon": endpoint.last_logon,
         }

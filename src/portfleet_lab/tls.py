@@ -128,11 +128,49 @@ class LabTls:
         _write_private(path, cert.public_bytes(serialization.Encoding.PEM) + _key_pem(key))
         return path
 
-    def server_context(self, name: str, address: str) -> ssl.SSLContext:
+    def server_context(self, name: str, address: str, client_certificates: bool = False) -> ssl.SSLContext:
+        """`client_certificates`: ask clients for a certificate issued by the lab CA (Service/Auth/Certificate=true);
+        a client without one still connects and authenticates some other way."""
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         ctx.load_cert_chain(self.host_pem(name, address))
+        if client_certificates:
+            ctx.verify_mode = ssl.CERT_OPTIONAL
+            ctx.load_verify_locations(str(self.ca_path))
         return ctx
+
+    @property
+    def ca_certificate(self) -> x509.Certificate:
+        if self._ca_cert is None:
+            self.ensure_ca()
+        assert self._ca_cert is not None
+        return self._ca_cert
+
+    def issue_client_certificate(self, upn: str, destination_cert: Path, destination_key: Path) -> None:
+        """A user certificate for WinRM certificate authentication, as Ansible's guide makes one: CN=<user>, EKU
+        Client Authentication, the UPN in the SAN as otherName 1.3.6.1.4.1.311.20.2.3 (portfleet_lab.certmap)."""
+        from portfleet_lab.certmap import UPN_OID, der_utf8string
+
+        ca_cert = self.ca_certificate
+        assert self._ca_key is not None
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = dt.datetime.now(dt.timezone.utc)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, upn.split("@", 1)[0])]))
+            .issuer_name(ca_cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=_HOST_DAYS))
+            .add_extension(x509.SubjectAlternativeName([x509.OtherName(UPN_OID, der_utf8string(upn))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .sign(self._ca_key, hashes.SHA256())
+        )
+        destination_cert.parent.mkdir(parents=True, exist_ok=True)
+        _write_private(destination_key, _key_pem(key))
+        _write_private(destination_cert, cert.public_bytes(serialization.Encoding.PEM))
 
     def copy_ca_to(self, destination: Path) -> Path:
         destination.parent.mkdir(parents=True, exist_ok=True)

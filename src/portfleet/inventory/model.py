@@ -18,6 +18,7 @@ import difflib
 import functools
 import os
 import re
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,8 @@ WINRM_TRANSPORTS = ("basic", "certificate", "credssp", "kerberos", "ntlm", "plai
 CERT_VALIDATION = ("validate", "ignore")
 PLATFORMS = ("windows", "linux")
 PASSWORD_ENV_VAR = "portfleet_password_env"
+KINIT_MODES = ("managed", "manual")
+_TRUE, _FALSE = {"true", "yes", "on", "1", "y", "t"}, {"false", "no", "off", "0", "n", "f"}
 
 # option -> (winrm plugin var names, ssh plugin var names), lowest to highest precedence
 _VARS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -232,10 +235,11 @@ class Host:
 
     @property
     def winrm_transport(self) -> str:
-        """``ansible_winrm_transport`` (default ntlm). Ansible accepts a list; pywinrm takes one: the first."""
+        """``ansible_winrm_transport``. Ansible accepts a list; pywinrm takes one: the first. Unset: kerberos when
+        ansible_user is user@REALM (as Ansible's winrm plugin chooses), else ntlm."""
         value = self.vars.get("ansible_winrm_transport")
         if value is None:
-            return "ntlm"
+            return "kerberos" if "@" in (self.user or "") else "ntlm"
         if isinstance(value, Secret):
             self._text("ansible_winrm_transport", value)
         first = value[0] if isinstance(value, list) and value else value
@@ -276,6 +280,64 @@ class Host:
         if self.vars.get("portfleet_platform") is None:
             return "windows" if self.is_winrm else None
         return self._choice("portfleet_platform", "windows", PLATFORMS)
+
+    # -- Kerberos and certificate vars (Ansible's winrm plugin names) -------------------------------
+    def _bool(self, key: str) -> bool:
+        value = self.vars.get(key)
+        if value is None or isinstance(value, bool):
+            return bool(value)
+        text = str(value).strip().lower()
+        if text in _TRUE or text in _FALSE:
+            return text in _TRUE
+        raise self._error(key, f"is {value!r}; write true or false")
+
+    @property
+    def kinit_mode(self) -> str | None:
+        """``ansible_winrm_kinit_mode``: managed (portfleet runs kinit) or manual (the operator's ticket cache);
+        None when unset: the transport then picks managed if a password is given, as Ansible does."""
+        if self.vars.get("ansible_winrm_kinit_mode") is None:
+            return None
+        return self._choice("ansible_winrm_kinit_mode", "managed", KINIT_MODES)
+
+    @property
+    def kinit_cmd(self) -> str:
+        """``ansible_winrm_kinit_cmd``: the kinit to run in managed mode (default kinit)."""
+        return self._text("ansible_winrm_kinit_cmd", self.vars.get("ansible_winrm_kinit_cmd")) or "kinit"
+
+    @property
+    def kinit_args(self) -> list[str] | None:
+        """``ansible_winrm_kinit_args``: extra kinit arguments (a string split as a shell does, or a list)."""
+        value = self.vars.get("ansible_winrm_kinit_args")
+        if value is None:
+            return None
+        if isinstance(value, list) and all(isinstance(v, (str, int)) for v in value):
+            return [str(v) for v in value]
+        text = self._text("ansible_winrm_kinit_args", value) or ""
+        try:
+            return shlex.split(text)
+        except ValueError as exc:
+            raise self._error("ansible_winrm_kinit_args", f"cannot be split into arguments: {exc}") from None
+
+    @property
+    def kerberos_delegation(self) -> bool:
+        """``ansible_winrm_kerberos_delegation``: forward the TGT to the host (default false)."""
+        return self._bool("ansible_winrm_kerberos_delegation")
+
+    @property
+    def kerberos_hostname_override(self) -> str | None:
+        """``ansible_winrm_kerberos_hostname_override``: the host name of the SPN (HTTP/<name>) instead of the address."""
+        key = "ansible_winrm_kerberos_hostname_override"
+        return self._text(key, self.vars.get(key))
+
+    @property
+    def cert_pem(self) -> str | None:
+        """``ansible_winrm_cert_pem``: the client certificate (PEM) of certificate authentication."""
+        return self._text("ansible_winrm_cert_pem", self.vars.get("ansible_winrm_cert_pem"))
+
+    @property
+    def cert_key_pem(self) -> str | None:
+        """``ansible_winrm_cert_key_pem``: its private key (PEM, unencrypted, as pywinrm needs it)."""
+        return self._text("ansible_winrm_cert_key_pem", self.vars.get("ansible_winrm_cert_key_pem"))
 
     # -- password ----------------------------------------------------------------------------
     def _password_choice(self) -> tuple[str, str] | None:
@@ -362,6 +424,9 @@ class Host:
         self.platform
         if self.is_winrm:
             self.winrm_transport
+            for accessor in ("kinit_mode", "kinit_cmd", "kinit_args", "kerberos_delegation",
+                             "kerberos_hostname_override", "cert_pem", "cert_key_pem"):
+                getattr(self, accessor)
         env = self.vars.get(PASSWORD_ENV_VAR)
         if env is not None and (not isinstance(env, str) or not _ENV_NAME.match(env)):
             raise self._error(PASSWORD_ENV_VAR, "must be the name of an environment variable, e.g. PORTFLEET_PASSWORD")

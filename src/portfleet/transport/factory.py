@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from portfleet.transport import kerberos
 from portfleet.transport.base import Session, TransportError
+from portfleet.transport.kerberos import RunCredentials, TicketRequest
 from portfleet.transport.ssh import DEFAULT_KNOWN_HOSTS, SSHSession, SSHTarget
 from portfleet.transport.winrm import WinRMSession, WinRMTarget
 
@@ -28,24 +30,64 @@ def _truthy(value: Any) -> bool:
     return str(value).strip().lower() in {"1", "true", "yes", "on"}
 
 
-def winrm_target(host: Any, options: ConnectOptions) -> WinRMTarget:
-    """Map Ansible's winrm connection vars onto a WinRMTarget (the password stays inside it)."""
+def _secret(host: Any, options: ConnectOptions) -> Any:
     from portfleet.inventory import InventoryError
 
-    v = host.vars
     try:
-        secret = host.password or options.prompted_password
+        return host.password or options.prompted_password
     except InventoryError as exc:  # portfleet_password_env names a missing variable
         raise TransportError("auth_failed", str(exc)) from None
-    if secret is None:
+
+
+def _kerberos_ticket(host: Any, secret: Any, credentials: RunCredentials | None) -> TicketRequest:
+    """Get (once per principal per run) the ticket a Kerberos host needs; raise TransportError if that fails."""
+    if credentials is None or not kerberos.pykerberos_available():
+        raise TransportError("protocol", f"{host.name}: Kerberos needs pykerberos, which is not installed: "
+                                         f"{kerberos.EXTRA_HINT}")
+    principal = host.user
+    if not principal:
+        raise TransportError("auth_failed", f"{host.name}: no user: set ansible_user to user@REALM")
+    # Ansible's rule: managed when a password is given, unless ansible_winrm_kinit_mode says otherwise.
+    mode = host.kinit_mode or ("managed" if secret is not None else "manual")
+    if mode == "managed" and secret is None:
+        raise TransportError("auth_failed", f"{host.name}: managed kinit needs the password of {principal}: set "
+                                            "ansible_password (or portfleet_password_env, -k), or kinit yourself and "
+                                            "set ansible_winrm_kinit_mode: manual")
+    args = host.kinit_args
+    request = TicketRequest(principal=principal, managed=mode == "managed", kinit_cmd=host.kinit_cmd,
+                            kinit_args=tuple(args) if args is not None else None,
+                            delegation=host.kerberos_delegation)
+    credentials.ensure(request, secret.reveal() if mode == "managed" else None, host.name)
+    return request
+
+
+def winrm_target(host: Any, options: ConnectOptions, credentials: RunCredentials | None = None) -> WinRMTarget:
+    """Map Ansible's winrm connection vars onto a WinRMTarget (the password stays inside it).
+
+    Kerberos hosts get their ticket here, before the session exists (transport.kerberos); certificate hosts need
+    no password; CredSSP is refused with the supported alternative."""
+    v = host.vars
+    transport = host.winrm_transport
+    if transport == "credssp":
         raise TransportError(
-            "auth_failed",
-            f"{host.name}: no password: set ansible_password, portfleet_password_env: VAR naming an "
-            "environment variable, or pass -k/--ask-pass",
+            "protocol",
+            f"{host.name}: ansible_winrm_transport credssp is not supported by portfleet; use Kerberos with "
+            "delegation (ansible_winrm_transport: kerberos, ansible_winrm_kerberos_delegation: true), which also "
+            "lets the host use your credentials for a second hop",
         )
-    user = host.user
-    if not user:
-        raise TransportError("auth_failed", f"{host.name}: no user: set ansible_user")
+    secret = _secret(host, options)
+    kinit_manual = False
+    if transport == "kerberos":
+        kinit_manual = not _kerberos_ticket(host, secret, credentials).managed
+    elif transport != "certificate":
+        if secret is None:
+            raise TransportError(
+                "auth_failed",
+                f"{host.name}: no password: set ansible_password, portfleet_password_env: VAR naming an "
+                "environment variable, or pass -k/--ask-pass",
+            )
+        if not host.user:
+            raise TransportError("auth_failed", f"{host.name}: no user: set ansible_user")
     op_timeout = int(v.get("ansible_winrm_operation_timeout_sec", options.operation_timeout))
     return WinRMTarget(
         host=host.name,
@@ -53,9 +95,10 @@ def winrm_target(host: Any, options: ConnectOptions) -> WinRMTarget:
         port=host.port,
         scheme=host.scheme or "http",
         path=host.winrm_path,
-        transport=host.winrm_transport,
-        username=user,
-        password=secret.reveal(),
+        transport=transport,
+        username=host.user or "",
+        # Kerberos and certificates authenticate without it: the password stays out of pywinrm then.
+        password=secret.reveal() if secret is not None and transport not in ("kerberos", "certificate") else "",
         cert_validation=host.cert_validation != "ignore",
         ca_trust_path=host.ca_trust_path or options.ca_bundle,
         allow_unencrypted=_truthy(v.get("portfleet_allow_unencrypted", False)),
@@ -64,6 +107,11 @@ def winrm_target(host: Any, options: ConnectOptions) -> WinRMTarget:
         command_timeout=float(v.get("portfleet_command_timeout", options.command_timeout)),
         connect_retries=options.connect_retries,
         proxy=v.get("ansible_winrm_proxy") or None,
+        kerberos_delegation=host.kerberos_delegation,
+        kerberos_hostname_override=host.kerberos_hostname_override,
+        kinit_manual=kinit_manual,
+        cert_pem=host.cert_pem,
+        cert_key_pem=host.cert_key_pem,
     )
 
 
@@ -108,12 +156,15 @@ SessionFactory = Callable[[Any], Session]
 
 
 def session_factory(options: ConnectOptions | None = None) -> SessionFactory:
+    """The run's session factory. Called from the main thread before any fan-out: this is where the run's Kerberos
+    credential collection is installed (KRB5CCNAME set once per process; transport.kerberos says why)."""
     options = options or ConnectOptions()
+    credentials = kerberos.install() if kerberos.pykerberos_available() else None
 
     def open_session(host: Any) -> Session:
         connection = (host.connection or "winrm").lower()
         if connection in {"winrm", "psrp"}:
-            return WinRMSession(winrm_target(host, options))
+            return WinRMSession(winrm_target(host, options, credentials))
         if connection in {"ssh", "paramiko", "paramiko_ssh"}:
             return SSHSession(ssh_target(host, options))
         raise TransportError(

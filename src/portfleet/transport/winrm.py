@@ -1,12 +1,17 @@
 """WinRM transport on pywinrm's `winrm.Protocol`: one handshake, one shell, many commands.
 
 `winrm.Session.run_cmd` opens a shell, authenticates and tears down per call (a fresh TCP
-connection each time), so portfleet drives `winrm.Protocol` itself: the NTLM handshake happens once
-on the first request, the cmd shell stays open for the run, and closing deletes the shell.
+connection each time), so portfleet drives `winrm.Protocol` itself: the NTLM or Kerberos handshake
+happens once on the first request, the cmd shell stays open for the run, and closing deletes the shell.
+
+Kerberos goes through pywinrm's kerberos transport (pykerberos) with message encryption over HTTP; the
+ticket is in the run's credential collection before the session opens (transport.kerberos). Certificate
+authentication sends the client certificate over HTTPS (the host maps it to an account).
 """
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from dataclasses import dataclass
@@ -20,6 +25,7 @@ from winrm.exceptions import (
     WinRMTransportError,
 )
 
+from portfleet.transport import kerberos
 from portfleet.transport.base import Result, TransportError, connect_with_retries, decode_output
 
 # UTF-8 output from the WinRS shell; tools that ignore the code page are decoded with the OEM
@@ -47,12 +53,22 @@ class WinRMTarget:
     command_timeout: float = 300.0  # one command, all its Receives together
     connect_retries: int = 2
     proxy: str | None = None  # ansible_winrm_proxy; None: connect directly, ignoring *_PROXY env vars
+    kerberos_delegation: bool = False  # ansible_winrm_kerberos_delegation
+    kerberos_hostname_override: str | None = None  # the SPN's host name (HTTP/<name>)
+    kinit_manual: bool = False  # the ticket came from the operator's cache (error wording)
+    cert_pem: str | None = None  # ansible_winrm_cert_pem / _cert_key_pem: certificate authentication
+    cert_key_pem: str | None = None
 
     def __repr__(self) -> str:  # keep the secret out of logs and tracebacks
         return (
             f"WinRMTarget(host={self.host!r}, endpoint={self.endpoint!r}, "
             f"transport={self.transport!r}, username={self.username!r})"
         )
+
+    @property
+    def spn(self) -> str:
+        """The service principal Kerberos asks the KDC for (pywinrm: HTTP@<override or address>)."""
+        return f"HTTP@{self.kerberos_hostname_override or self.address}"
 
     __str__ = __repr__
 
@@ -79,6 +95,22 @@ class WinRMSession:
                 "use HTTPS (ansible_winrm_scheme: https), NTLM (ansible_winrm_transport: ntlm), "
                 "or set portfleet_allow_unencrypted: true for this host",
             )
+        if target.transport == "kerberos" and not kerberos.pykerberos_available():
+            raise TransportError("protocol", f"{target.host}: Kerberos needs pykerberos, which is not installed: "
+                                             f"{kerberos.EXTRA_HINT}")
+        if target.transport == "certificate":
+            self._check_certificate(target)
+
+    @staticmethod
+    def _check_certificate(t: WinRMTarget) -> None:
+        if t.scheme != "https":
+            raise TransportError("protocol", f"{t.host}: certificate authentication works over HTTPS only: set "
+                                             "ansible_winrm_scheme: https (port 5986)")
+        for var, path in (("ansible_winrm_cert_pem", t.cert_pem), ("ansible_winrm_cert_key_pem", t.cert_key_pem)):
+            if not path:
+                raise TransportError("auth_failed", f"{t.host}: certificate authentication needs {var}")
+            if not os.path.isfile(path) or not os.access(path, os.R_OK):
+                raise TransportError("auth_failed", f"{t.host}: {var} {path}: no such readable file")
 
     # -- lifecycle ---------------------------------------------------------------------------
     def __enter__(self) -> "WinRMSession":
@@ -102,7 +134,12 @@ class WinRMSession:
             proxy=t.proxy,
             read_timeout_sec=read_timeout,
             operation_timeout_sec=t.operation_timeout,
+            # auto: sealed (NTLM or Kerberos) over HTTP, TLS alone over HTTPS, as Windows requires by default.
             message_encryption="auto",
+            kerberos_delegation=t.kerberos_delegation,
+            kerberos_hostname_override=t.kerberos_hostname_override,
+            cert_pem=t.cert_pem,
+            cert_key_pem=t.cert_key_pem,
         )
         try:
             self._shell_id = connect_with_retries(
@@ -183,8 +220,26 @@ class WinRMSession:
         where = f"{t.host} ({t.endpoint})"
         if isinstance(exc, TransportError):
             return exc
+        name = type(exc).__name__
+        if name in ("KerberosExchangeError", "GSSError"):
+            # pykerberos' GSS failure (major, minor) texts, wrapped by requests_kerberos; no secret in them.
+            kind, what = kerberos.describe(str(exc), t.username, spn=t.spn, manual=t.kinit_manual)
+            return TransportError(kind, f"{where}: Kerberos: {what}")
+        if name == "MutualAuthenticationError":
+            return TransportError("protocol", f"{where}: Kerberos: the host's answer did not prove it holds the key "
+                                              f"of {t.spn} (mutual authentication failed)")
         if isinstance(exc, InvalidCredentialsError):
+            if t.transport == "kerberos":
+                return TransportError("auth_failed", f"{where}: the host refused the Kerberos ticket of {t.username!r} "
+                                                     f"for {t.spn} (HTTP 401)")
+            if t.transport == "certificate":
+                return TransportError("auth_failed", f"{where}: the host refused the client certificate {t.cert_pem} "
+                                                     "(HTTP 401): no certificate mapping matches its issuer and UPN, "
+                                                     "or Service/Auth/Certificate is off on the host")
             return TransportError("auth_failed", f"{where}: credentials were rejected (HTTP 401) for user {t.username!r}")
+        if isinstance(exc, requests.exceptions.SSLError) and t.transport == "certificate" and "alert" in str(exc).lower():
+            return TransportError("auth_failed", f"{where}: the host refused the client certificate {t.cert_pem} in "
+                                                 "the TLS handshake (not issued by a CA the host trusts?)")
         if isinstance(exc, requests.exceptions.SSLError):
             hint = "; set ansible_winrm_ca_trust_path to the CA bundle" if t.cert_validation else ""
             return TransportError("tls", f"{where}: TLS certificate not trusted{hint}")

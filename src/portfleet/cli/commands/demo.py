@@ -41,8 +41,10 @@ def _free_first_address(hosts: int) -> str:
 class LabProcess:
     """`portfleet lab serve` in the background, started as a user would start it."""
 
-    def __init__(self, workdir: Path, hosts: int, seed: int) -> None:
+    def __init__(self, workdir: Path, hosts: int, seed: int, kerberos: bool = False) -> None:
         self.inventory = workdir / "lab-inventory.yml"
+        # --kerberos: the lab also runs a KDC and writes <stem>-krb5.conf next to the inventory.
+        self.krb5_conf = workdir / "lab-inventory-krb5.conf" if kerberos else None
         self.state_dir = workdir / "lab-state"
         self.log = workdir / "lab.log"
         self.args = [
@@ -54,7 +56,7 @@ class LabProcess:
             "--seed", str(seed),
             # 60x: a reboot that takes 45 s on the simulated host is over in under a second here.
             "--time-scale", "60",
-        ]
+        ] + (["--kerberos"] if kerberos else [])
         self.proc: subprocess.Popen[str] | None = None
         self.lines: list[str] = []
 
@@ -76,10 +78,18 @@ class LabProcess:
             ready.set()
 
         threading.Thread(target=pump, daemon=True).start()
-        if not ready.wait(READY_TIMEOUT) or self.proc.poll() is not None:
+        came_up = ready.wait(READY_TIMEOUT) and any(line.startswith("ready") for line in self.lines)
+        if not came_up or self.proc.poll() is not None:
+            if not came_up and self.proc.poll() is None:
+                try:
+                    self.proc.wait(5)  # the output ended: the lab is exiting; its exit code says why
+                except subprocess.TimeoutExpired:
+                    pass
             self.stop()
             tail = "\n".join(self.lines[-15:])
-            c.fail(f"the lab did not become ready (log: {self.log}):\n{tail}", c.EXIT_UNEXPECTED)
+            # exit 2: the lab refused its options (e.g. --kerberos without krb5kdc installed): the user can fix it.
+            code = c.EXIT_USAGE if self.proc.returncode == 2 else c.EXIT_UNEXPECTED
+            c.fail(f"the lab did not become ready (log: {self.log}):\n{tail}", code)
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
@@ -98,7 +108,8 @@ def _step(title: str, explain: str) -> None:
 
 
 def _run(args: list[str], env: dict[str, str], expect: set[int]) -> int:
-    shown = " ".join(shlex.quote(a) for a in ["portfleet", *args])
+    prefix = [f"KRB5_CONFIG={env['KRB5_CONFIG']}"] if "KRB5_CONFIG" in env and args[0] != "runs" else []
+    shown = " ".join(shlex.quote(a) if not a.startswith("KRB5_CONFIG=") else a for a in [*prefix, "portfleet", *args])
     c.out.print(f"[bold green]$[/bold green] {shown}", markup=True, highlight=False)
     sys.stdout.flush()
     code = subprocess.call([sys.executable, "-m", "portfleet", *args], env=env)
@@ -114,6 +125,11 @@ def demo(
         Path("portfleet-demo"), "--workdir", help="Where the lab inventory, lab state and portfleet state go (reset at start)."
     ),
     seed: int = typer.Option(7, "--seed", help="Seed of the mixed lab fleet (same seed, same fleet)."),
+    kerberos: bool = typer.Option(
+        False, "--kerberos",
+        help="Tour a domain fleet: the lab runs a real MIT KDC (needs krb5-kdc, krb5-admin-server, krb5-user and "
+        "portfleet[kerberos]) and every step authenticates with Kerberos.",
+    ),
 ) -> None:
     """Start a lab fleet in the background and run the whole tour against it.
 
@@ -130,19 +146,34 @@ def demo(
     env = dict(os.environ, PORTFLEET_STATE=str(state), PYTHONUNBUFFERED="1")
     env.pop("CI", None)  # the demo passes --yes itself
 
+    auth = (
+        "Kerberos against the lab's own MIT KDC (realm PORTFLEET.TEST, one HTTP/<host>.portfleet.test service "
+        "principal per host), with message encryption" if kerberos else "NTLM with message encryption"
+    )
     _step(
         "1. Start the lab",
         f"{hosts} simulated Windows hosts, each on its own loopback address, speaking real WinRM "
-        "(NTLM with message encryption). A mixed fleet: defaults, tuned, drifted, one Windows 2003, "
+        f"({auth}). A mixed fleet: defaults, tuned, drifted, one Windows 2003, "
         "one running out of ports, one with a reboot pending.",
     )
-    lab = LabProcess(workdir, hosts, seed)
+    lab = LabProcess(workdir, hosts, seed, kerberos)
     started = time.monotonic()
     lab.start()
     c.out.print(f"lab ready in {time.monotonic() - started:.1f}s; inventory written to {lab.inventory}\n")
     inv = str(lab.inventory)
+    if lab.krb5_conf is not None:
+        env["KRB5_CONFIG"] = str(lab.krb5_conf)
     try:
-        _step("2. The inventory", "An Ansible YAML inventory: portfleet reads the files your team already has.")
+        if lab.krb5_conf is not None:
+            _step(
+                "2. The inventory of a domain fleet",
+                "ansible_user is labadmin@PORTFLEET.TEST and ansible_winrm_transport kerberos; each host names "
+                "its SPN host with ansible_winrm_kerberos_hostname_override. With a password in the inventory "
+                "portfleet runs kinit itself, once per principal per run, into a private ticket cache that is "
+                f"deleted afterwards. KRB5_CONFIG={lab.krb5_conf} points Kerberos at the lab's realm.",
+            )
+        else:
+            _step("2. The inventory", "An Ansible YAML inventory: portfleet reads the files your team already has.")
         _run(["inventory", "list", "-i", inv], env, {0})
 
         _step(
@@ -203,8 +234,10 @@ def demo(
     c.out.rule("[bold]Done[/bold]")
     c.out.print(
         "The lab is stopped. Try it yourself:\n"
-        f"  portfleet lab serve --hosts 20 --inventory-out {inv} --state-dir {lab.state_dir}   (in another terminal)\n"
-        f"  PORTFLEET_STATE={state} portfleet runs list\n"
+        f"  portfleet lab serve --hosts 20 --inventory-out {inv} --state-dir {lab.state_dir}"
+        f"{' --kerberos' if kerberos else ''}   (in another terminal)\n"
+        + (f"  export KRB5_CONFIG={lab.krb5_conf}\n" if lab.krb5_conf is not None else "")
+        + f"  PORTFLEET_STATE={state} portfleet runs list\n"
         f"  PORTFLEET_STATE={state} portfleet rollback RUN_ID -i {inv} --check\n"
         f"Open {workdir / 'diagnose.html'} in a browser for the diagnose report."
     )

@@ -53,7 +53,23 @@ def serve(
     seed: int = typer.Option(1, "--seed", help="Seed of the generated fleet (same seed, same fleet)."),
     allow_unencrypted: bool = typer.Option(
         False, "--allow-unencrypted",
-        help="Accept unencrypted SOAP over plain HTTP, like AllowUnencrypted=true (this enables Basic auth on 5985).",
+        help="Accept unencrypted SOAP over plain HTTP, like AllowUnencrypted=true (Basic on 5985 also needs --allow-basic).",
+    ),
+    allow_basic: bool = typer.Option(
+        False, "--allow-basic",
+        help="Accept Basic authentication, like Service/Auth/Basic=true (Windows ships it off; over HTTP it also "
+        "needs --allow-unencrypted).",
+    ),
+    kerberos: bool = typer.Option(
+        False, "--kerberos",
+        help="Make the hosts members of a lab domain: start a real MIT KDC (krb5kdc) with its own realm in the state "
+        "directory, an HTTP/<host>.portfleet.test principal per host, <stem>-krb5.conf next to the inventory, and an "
+        "inventory that uses Kerberos. Needs krb5-kdc, krb5-admin-server and portfleet[kerberos].",
+    ),
+    cert_auth: bool = typer.Option(
+        False, "--cert-auth",
+        help="With --https: Service/Auth/Certificate=true and a client certificate mapped to the lab user "
+        "(<stem>-client.pem, <stem>-client-key.pem, inventory <stem>-cert.yml).",
     ),
     replay: Optional[list[str]] = typer.Option(
         None, "--replay",
@@ -88,6 +104,9 @@ def serve(
             replay=parse_replay(replay or []),
             ssh=ssh,
             ssh_port=ssh_port,
+            allow_basic=allow_basic,
+            kerberos=kerberos,
+            cert_auth=cert_auth,
         )
         code = run_serve(options)
     except ServeError as exc:
