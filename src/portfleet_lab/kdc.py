@@ -233,7 +233,8 @@ class LabKdc:
 
     # -- process -----------------------------------------------------------------------------------
     def start(self) -> None:
-        """Run krb5kdc in the foreground of a child process; return once it accepts TCP connections."""
+        """Run krb5kdc in the foreground of a child process; return once it accepts TCP connections and
+        has written its pid file."""
         log_start = self.log.stat().st_size if self.log.exists() else 0
         self._process = subprocess.Popen(
             [self._tool("krb5kdc"), "-n", "-P", str(self.pidfile)],
@@ -248,9 +249,14 @@ class LabKdc:
                 raise KdcError(f"krb5kdc exited at start: {_last_line(err or _log_tail(self.log, log_start))}")
             try:
                 with socket.create_connection((self.address, self.port), timeout=0.5):
-                    return
+                    pass
             except OSError:
                 time.sleep(0.05)
+                continue
+            # krb5kdc may write its -P pid file a moment after it listens; ready means both.
+            if self.pidfile.exists() and self.pidfile.read_text().strip():
+                return
+            time.sleep(0.05)
         self.stop()
         raise KdcError(f"krb5kdc did not listen on {self.address}:{self.port} within {START_TIMEOUT:g} s")
 
