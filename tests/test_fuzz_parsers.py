@@ -36,6 +36,7 @@ from portfleet.diagnose.linux import parse_reserved
 from portfleet.facts import FACT_SECTIONS, LINUX_FACT_SECTIONS, HostFacts, local_to_utc, parse_facts, parse_linux_facts
 from portfleet.parse import net_statistics, netsh, netstat, reg, sections, ss, sysctl, tasklist, ver, wevtutil
 from portfleet.parse.dates import zone_safe
+from portfleet.parse.numbers import ascii_hex, ascii_int
 from portfleet.settings import CATALOGUE, SHOWN_CHARS, PortRange, Reading, ReadStatus
 from test_ssh_parse import LINUX_READ, SS_TANP
 
@@ -349,7 +350,8 @@ def test_setting_parse_is_total(key: str) -> None:
 @FUZZ
 @given(sections_text=st.fixed_dictionaries({
     "facts.ver": host_text("ver"), "facts.boot": host_text("wevtutil"), "facts.boot_net": host_text("net_statistics"),
-    "facts.tzbias": host_text("reg"), "facts.intl": host_text("reg"), "facts.reboot_pfro": host_text("reg"),
+    "facts.tzbias": host_text("reg"), "facts.intl": host_text("reg"), "facts.reboot_cbs": host_text("reg"),
+    "facts.reboot_wu": host_text("reg"), "facts.reboot_pfro": host_text("reg"),
 }))
 def test_facts_from_a_whole_read_are_total(sections_text: dict[str, str]) -> None:
     facts = parse_facts(sections_text)
@@ -360,6 +362,19 @@ def test_facts_from_a_whole_read_are_total(sections_text: dict[str, str]) -> Non
                 _statistics(sections_text["facts.boot_net"]):
             if date is not None:
                 assert local_to_utc(date, bias, facts, "a date").tzinfo is not None
+
+
+@FUZZ
+@given(text=st.one_of(st.text(max_size=30), st.from_regex(r"-?[0-9]{1,25}", fullmatch=True),
+                      st.from_regex(r"0[xX][0-9a-fA-F_]{0,20}", fullmatch=True)),
+       max_digits=st.integers(1, 25))
+def test_numbers_are_plain_bounded_ascii(text: str, max_digits: int) -> None:
+    plain = text.isascii() and text.isdigit() and len(text) <= max_digits
+    assert ascii_int(text, max_digits) == (int(text) if plain else None)
+    negative = text[:1] == "-" and text[1:].isascii() and text[1:].isdigit() and len(text) - 1 <= max_digits
+    assert ascii_int(text, max_digits, signed=True) == (int(text) if plain or negative else None)
+    hexa = text[:2] in ("0x", "0X") and 0 < len(text) - 2 <= 16 and all(c in "0123456789abcdefABCDEF" for c in text[2:])
+    assert ascii_hex(text) == (int(text, 16) if hexa else None)
 
 
 # ---- 2. complexity --------------------------------------------------------------------------------

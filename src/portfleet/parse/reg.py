@@ -21,8 +21,9 @@ RegData = int | str | list[str]
 
 _HIVES = ("HKEY_LOCAL_MACHINE", "HKEY_CURRENT_USER", "HKEY_USERS", "HKEY_CLASSES_ROOT", "HKEY_CURRENT_CONFIG",
           "HKLM", "HKCU", "HKU", "HKCR", "HKCC")
-# Host text is untrusted (DESIGN "Rules that matter"): every pattern here is anchored and has no two
-# quantifiers that can share the same characters, so a line of 40,000 spaces costs one pass, not 40,000.
+# Host text is untrusted (DESIGN "Rules that matter"): each pattern here is anchored or starts on one
+# fixed character, and no two of its quantifiers can take the same characters, so a line of 40,000
+# spaces costs one pass over it, not 40,000.
 # A value line is cut at its type field instead (`_value_fields`): a lazy name and lazy data around
 # whitespace runs was quadratic in the line length. The type token (never translated) is a whole field:
 # a blank before it, a blank or the line end after it. The search tries each blank once.
