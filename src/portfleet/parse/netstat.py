@@ -27,7 +27,6 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-
 PID_DIGITS = 10  # a PID is a DWORD (at most 4294967295)
 
 # The English state names netstat prints (MIB_TCP_STATE, plus BOUND from -q).

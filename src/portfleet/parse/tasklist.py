@@ -15,8 +15,6 @@ import csv
 import re
 from typing import NamedTuple
 
-from portfleet.parse.numbers import ascii_int
-
 PID_DIGITS = 10  # a PID (and a session number) is a DWORD: at most 4294967295
 MEM_DIGITS = 15  # a working set in KB: 15 digits is about 900 PB
 # A row is an image name (MAX_PATH, 260), a session name and three short numbers: a line past this
@@ -37,7 +35,8 @@ class Process(NamedTuple):
 def parse_mem_kb(text: str) -> int | None:
     """'67,968 K' / '812.345 K' / '236\u00a0812 Ko' -> 67968 / 812345 / 236812; None without digits
     (or with more than MEM_DIGITS of them). Only ASCII digits count: tasklist prints no others."""
-    return ascii_int("".join(_ASCII_DIGITS.findall(text)), MEM_DIGITS)
+    digits = "".join(_ASCII_DIGITS.findall(text))  # ASCII 0-9 only, by the pattern
+    return int(digits) if 0 < len(digits) <= MEM_DIGITS else None
 
 
 def _rows(lines: list[str]) -> list[list[str]]:
@@ -61,21 +60,18 @@ def _rows(lines: list[str]) -> list[list[str]]:
 
 def parse_tasklist_csv(text: str | None) -> dict[int, Process]:
     """{pid: Process}; a PID seen twice keeps its first row (tasklist prints each once)."""
-    lines = [line for line in (raw.strip() for raw in (text or "").splitlines())
-             if line.startswith('"') and len(line) <= MAX_ROW_CHARS]
+    lines = [line.strip() for line in (text or "").splitlines() if line.lstrip().startswith('"')]
     out: dict[int, Process] = {}
-    for row in _rows(lines):
+    for row in _rows([line for line in lines if len(line) <= MAX_ROW_CHARS]):
         if len(row) < 5:
             continue
         name, pid_text, session, session_id, mem = row[0], row[1].strip(), row[2], row[3].strip(), row[4]
-        pid = ascii_int(pid_text, PID_DIGITS)
-        if pid is None or not name or pid in out:
+        # parse.numbers.ascii_int, inlined for PID and session (this runs once per process of the host)
+        if not (len(pid_text) <= PID_DIGITS and pid_text.isdigit() and pid_text.isascii()) or not name:
             continue
-        out[pid] = Process(
-            name=name,
-            pid=pid,
-            session=session,
-            mem_kb=parse_mem_kb(mem),
-            session_id=ascii_int(session_id, PID_DIGITS),
-        )
+        pid = int(pid_text)
+        if pid in out:
+            continue
+        sid = int(session_id) if len(session_id) <= PID_DIGITS and session_id.isdigit() and session_id.isascii() else None
+        out[pid] = Process(name, pid, session, parse_mem_kb(mem), sid)
     return out
