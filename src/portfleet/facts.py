@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Mapping
 
+from portfleet.parse.dates import MAX_BIAS, SAFE_MAX
 from portfleet.parse.net_statistics import date_order_from_short_date, parse_statistics_since
+from portfleet.parse.numbers import ascii_int
 from portfleet.parse.reg import find_value, key_lines, parse_reg_query
 from portfleet.parse.ver import parse_ver, version_tuple
-from portfleet.parse.wevtutil import parse_events_text, parse_iso_time
+from portfleet.parse.wevtutil import iso_time_text, parse_events_text, parse_iso_time
 
 # section name -> facts template (templates/windows/facts/<name>.cmd.j2), in run order
 FACT_SECTIONS: tuple[str, ...] = (
@@ -53,6 +55,14 @@ _NT10_BUILDS = [
     (14393, "Windows 10 1607 / Server 2016"),
     (10240, "Windows 10"),
 ]
+# "6.1.0-27-amd64" -> (6, 1). ASCII digits, bounded: uname is host text (a 5,000-digit "version"
+# made int() raise), and no kernel version part has more than a few digits.
+_KERNEL_VERSION = re.compile(r"([0-9]{1,6})\.([0-9]{1,6})(?![0-9])")
+# ActiveTimeBias is a REG_DWORD holding minutes, signed: UTC = local + bias. Every Windows zone lies
+# within UTC-12 .. UTC+14 (DST included), so a bias beyond a day is no zone at all (parse.dates).
+MAX_BIAS_MINUTES = int(MAX_BIAS.total_seconds() // 60)
+# /proc/stat btime: seconds since the epoch. Bounded to dates that convert (parse.dates).
+_MAX_BTIME = int((SAFE_MAX - datetime(1970, 1, 1)).total_seconds())
 _NT6_NAMES = {
     (5, 0): "Windows 2000",
     (5, 1): "Windows XP",
@@ -115,7 +125,7 @@ class HostFacts:
     @property
     def kernel_version(self) -> tuple[int, int] | None:
         """Linux: (major, minor) of the kernel release, None when unknown."""
-        m = re.match(r"(\d+)\.(\d+)", self.kernel_release or "")
+        m = _KERNEL_VERSION.match(self.kernel_release or "")
         return (int(m.group(1)), int(m.group(2))) if m else None
 
     @property
@@ -137,7 +147,7 @@ def _signed32(value: int) -> int:
     return value - (1 << 32) if value >= 1 << 31 else value
 
 
-def _boot_from_events(text: str) -> datetime | None:
+def _boot_from_events(text: str, facts: HostFacts) -> datetime | None:
     # The message carries the kernel's own UTC boot instant ("... at system time
     # 2026-11-21T05:00:00.500000000Z."); the event's Date is when it was logged, a moment later.
     for event in parse_events_text(text):
@@ -146,17 +156,38 @@ def _boot_from_events(text: str) -> datetime | None:
         when = parse_iso_time(event.message)
         if when is not None and when.tzinfo is not None:
             return when
+        if event.date is None:
+            printed = iso_time_text(event.message)
+            if printed is not None:
+                # e.g. "9999-12-31T23:59:59-23:59": no instant a host booted at (parse.dates).
+                facts.notes.append(f"the boot event's time {printed!r} is not a usable date: ignored")
         return event.date
     return None
 
 
 def local_to_utc(local: datetime, bias: int | None, facts: HostFacts, what: str) -> datetime:
+    """A parsed host date in UTC. Parsers return only zone-safe dates (parse.dates) and parse_facts
+    keeps tz_bias_minutes within a day, so neither step can overflow; a larger bias is not applied."""
     if local.tzinfo is not None:
         return local.astimezone(timezone.utc)
+    if bias is not None and abs(bias) > MAX_BIAS_MINUTES:
+        bias = None
     if bias is None:
         facts.notes.append(f"{what} is local time and the host's time zone bias is unknown: read as UTC")
         return local.replace(tzinfo=timezone.utc)
     return (local + timedelta(minutes=bias)).replace(tzinfo=timezone.utc)
+
+
+def _tz_bias(value: object, facts: HostFacts) -> int | None:
+    """ActiveTimeBias (REG_DWORD, minutes, two's complement) -> signed minutes, or None (noted)."""
+    if not isinstance(value, int) or not 0 <= value <= 0xFFFFFFFF:
+        facts.notes.append("ActiveTimeBias is not a REG_DWORD: the host's time zone is unknown")
+        return None
+    bias = _signed32(value)
+    if abs(bias) > MAX_BIAS_MINUTES:
+        facts.notes.append(f"ActiveTimeBias {bias} minutes is more than a day: no time zone; ignored")
+        return None
+    return bias
 
 
 def parse_facts(sections: Mapping[str, str]) -> HostFacts:
@@ -171,13 +202,13 @@ def parse_facts(sections: Mapping[str, str]) -> HostFacts:
         facts.notes.append("`ver` gave no version number")
 
     tz = find_value(parse_reg_query(sections.get("facts.tzbias")), "ActiveTimeBias")
-    if tz is not None and isinstance(tz.value, int):
-        facts.tz_bias_minutes = _signed32(tz.value)
+    if tz is not None:
+        facts.tz_bias_minutes = _tz_bias(tz.value, facts)
     intl = find_value(parse_reg_query(sections.get("facts.intl")), "sShortDate")
     if intl is not None and isinstance(intl.value, str):
         facts.date_order = date_order_from_short_date(intl.value)
 
-    boot = _boot_from_events(sections.get("facts.boot") or "")
+    boot = _boot_from_events(sections.get("facts.boot") or "", facts)
     if boot is not None:
         facts.boot_time = local_to_utc(boot, facts.tz_bias_minutes, facts, "the boot event's date")
         facts.boot_time_source = "wevtutil"
@@ -201,6 +232,17 @@ def parse_facts(sections: Mapping[str, str]) -> HostFacts:
     return facts
 
 
+def _btime(text: str | None) -> int | None:
+    """The number of the first "btime N" line, if it is a plausible epoch second (see _MAX_BTIME)."""
+    for line in (text or "").splitlines():
+        words = line.split()
+        if len(words) == 2 and words[0] == "btime":
+            seconds = ascii_int(words[1], 12)
+            if seconds is not None and seconds <= _MAX_BTIME:
+                return seconds
+    return None
+
+
 def parse_linux_facts(sections: Mapping[str, str]) -> HostFacts:
     """HostFacts of a Linux host from the Linux read's facts sections (LINUX_FACT_SECTIONS).
 
@@ -214,12 +256,12 @@ def parse_linux_facts(sections: Mapping[str, str]) -> HostFacts:
     else:
         facts.notes.append("`uname -sr` gave no Linux kernel release")
     # proc(5): "btime 1269061424  boot time, in seconds since the Epoch, 1970-01-01 00:00:00 +0000 (UTC)".
-    m = re.search(r"^btime\s+(\d+)\s*$", sections.get("facts.btime") or "", re.MULTILINE)
-    if m:
-        facts.boot_time = datetime.fromtimestamp(int(m.group(1)), tz=timezone.utc)
+    btime = _btime(sections.get("facts.btime"))
+    if btime is not None:
+        facts.boot_time = datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=btime)
         facts.boot_time_source = "/proc/stat btime"
     else:
-        facts.notes.append("boot time unknown: /proc/stat had no btime line")
+        facts.notes.append("boot time unknown: /proc/stat had no usable btime line")
     for line in (sections.get("facts.os_release") or "").splitlines():
         key, sep, value = line.strip().partition("=")
         if sep and key == "PRETTY_NAME":

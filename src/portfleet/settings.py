@@ -38,6 +38,7 @@ Value = int | PortRange | None  # None: value absent (the Windows default applie
 
 TCPIP_PARAMETERS = r"HKLM\SYSTEM\CurrentControlSet\Services\Tcpip\Parameters"
 ABSENT_WORDS = ("absent",)  # what a playbook may write instead of null
+SHOWN_CHARS = 120  # host text quoted in a Reading's detail, at most
 
 
 class ReadStatus(str, Enum):
@@ -183,7 +184,7 @@ class Setting:
                 return _parse_sysctl(self, section or "")
             return self._parse_registry(section or "", facts)
         except Exception as exc:  # a parser bug must not take the host down; say what happened
-            return Reading(ReadStatus.UNPARSABLE, None, None, f"could not parse {self.key}: {exc}")
+            return Reading(ReadStatus.UNPARSABLE, None, None, f"could not parse {self.key}: {_shown(str(exc))}")
 
     def _parse_registry(self, text: str, facts: "HostFacts") -> Reading:
         assert self.reg_name is not None
@@ -192,7 +193,7 @@ class Setting:
             if found.type != "REG_DWORD" or not isinstance(found.value, int):
                 return Reading(
                     ReadStatus.UNPARSABLE, None, None,
-                    f"{self.reg_name} is {found.type} {found.value!r}; Windows reads only a REG_DWORD here",
+                    f"{self.reg_name} is {found.type} {_shown(repr(found.value))}; Windows reads only a REG_DWORD here",
                 )
             detail = ""
             if not self.minimum <= found.value <= self.maximum:
@@ -205,7 +206,7 @@ class Setting:
             shown = "not used (the dynamic port range applies)" if effective is None else f"Windows default {effective}"
             detail = f"not set: {shown}"
             if errors:
-                detail += f" [{errors[0]}]"
+                detail += f" [{_shown(errors[0])}]"
             return Reading(ReadStatus.ABSENT, None, effective, detail)
         return Reading(ReadStatus.UNPARSABLE, None, None, _unparsable(text))
 
@@ -252,11 +253,17 @@ class Setting:
         return []
 
 
+def _shown(text: str, limit: int = SHOWN_CHARS) -> str:
+    """Host text quoted in a detail, cut to `limit` characters: details go to reports and the state
+    database, and a host may print a line of any length."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _unparsable(text: str) -> str:
     first = next((line.strip() for line in text.splitlines() if line.strip()), "")
     if not first:
         return "the read command printed nothing"
-    return f"unexpected output: {first[:120]}"
+    return f"unexpected output: {first[:SHOWN_CHARS]}"
 
 
 def _registry(key: str, title: str, doc: str, minimum: int, maximum: int, valid: str) -> Setting:
@@ -376,7 +383,9 @@ def _linux_value(setting: Setting, numbers: list[int] | None) -> Value:
     if numbers is None:
         return None
     if setting.kind == "sysctl_range":
-        if len(numbers) != 2 or numbers[1] < numbers[0]:
+        # The kernel holds each end within 1..65535 (ip_local_port_range_min/max, sysctl_net_ipv4.c):
+        # other numbers are not a range it printed, and a file setting them is not a valid value.
+        if len(numbers) != 2 or not 1 <= numbers[0] <= numbers[1] <= 65535:
             return None
         return PortRange(numbers[0], numbers[1] - numbers[0] + 1)
     return numbers[0] if len(numbers) == 1 else None
@@ -402,7 +411,7 @@ def _parse_sysctl(setting: Setting, text: str) -> Reading:
         configured = _linux_value(setting, sysctl_parse.parse_sysctl_value(ours.value))
         if configured is None:
             return Reading(ReadStatus.UNPARSABLE, None, runtime,
-                           f"{SYSCTL_FILE} sets {setting.key} to {ours.value!r}, which is not a valid value")
+                           f"{SYSCTL_FILE} sets {setting.key} to {_shown(repr(ours.value))}, which is not a valid value")
         if not _same(configured, runtime):
             notes.append(f"{SYSCTL_FILE} sets {_show(configured)}, the kernel runs {_show(runtime)}")
     else:
@@ -412,7 +421,7 @@ def _parse_sysctl(setting: Setting, text: str) -> Reading:
     later = [h for h in read.hits if h.path != SYSCTL_FILE and sysctl_parse.boot_order(h.path) > mine]
     if later:
         last = later[-1]
-        notes.append(f"{last.path} sets {last.value} and is applied after {SYSCTL_FILE} at boot")
+        notes.append(f"{_shown(last.path)} sets {_shown(last.value)} and is applied after {SYSCTL_FILE} at boot")
     status = ReadStatus.ABSENT if ours is None else ReadStatus.VALUE
     return Reading(status, configured, runtime, "; ".join(notes))
 

@@ -22,6 +22,7 @@ from portfleet.diagnose.model import Collected, HostDiagnosis, ProcessUse, Range
 from portfleet.diagnose.ports import listening_ports, newly_covered
 from portfleet.diagnose.recommend import fill_after, range_needs_widening, time_wait_dominates, widened_range
 from portfleet.parse.netstat import CLOSE_WAIT, TIME_WAIT, Conn
+from portfleet.parse.numbers import ascii_int
 from portfleet.parse.sections import END, begin_marker, split_sections
 from portfleet.parse.ss import parse_ss
 from portfleet.read_host import read_host
@@ -54,16 +55,20 @@ def diagnose_command(renderer: Renderer, *, full: bool = True) -> str:
 def parse_reserved(text: str | None) -> list[tuple[int, int, bool]] | None:
     """'8080,9148,10000-10005' -> [(8080, 8080, True), ...]; '' -> []; not that shape -> None.
 
-    The flag is True ("administered"): an administrator reserved these, as Windows marks its own."""
+    The flag is True ("administered"): an administrator reserved these, as Windows marks its own.
+    The kernel prints ports 0-65535 in ASCII digits (proc_do_large_bitmap); anything else, a Unicode
+    digit or a number past 65535 included, is not that shape."""
     line = (text or "").strip()
     if not line:
         return []
     out = []
     for part in line.split(","):
-        low, sep, high = part.strip().partition("-")
-        if not low.isdigit() or (sep and not high.isdigit()):
+        low_text, sep, high_text = part.strip().partition("-")
+        low = ascii_int(low_text, 5)
+        high = ascii_int(high_text, 5) if sep else low
+        if low is None or high is None or not low <= high <= 65535:
             return None
-        out.append((int(low), int(high) if sep else int(low), True))
+        out.append((low, high, True))
     return out
 
 

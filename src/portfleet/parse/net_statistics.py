@@ -15,9 +15,14 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from portfleet.parse.dates import zone_safe
+
+# Starts only at a digit not preceded by one, every run is bounded or ends where the next part's
+# first character cannot be, so one search costs a pass over the line (host text is untrusted).
+# ASCII digits only: `net` prints no others, and int() would take other scripts' digits.
 _DATE_TIME = re.compile(
-    r"(?<!\d)(?P<a>\d{1,4})(?P<sep>[./\-])(?P<b>\d{1,2})(?P=sep)(?P<c>\d{1,4})\.?,?\s+"
-    r"(?P<h>\d{1,2})[:.](?P<mi>\d{2})(?:[:.](?P<s>\d{2}))?(?:\s*(?P<ampm>[^\s\d][^\s]*))?"
+    r"(?<![0-9])(?P<a>[0-9]{1,4})(?P<sep>[./\-])(?P<b>[0-9]{1,2})(?P=sep)(?P<c>[0-9]{1,4})\.?,?\s+"
+    r"(?P<h>[0-9]{1,2})[:.](?P<mi>[0-9]{2})(?:[:.](?P<s>[0-9]{2}))?(?:\s*(?P<ampm>[^\s0-9][^\s]*))?"
 )
 _AM = {"am", "a.m.", "vorm.", "πμ", "π.μ.", "午前", "上午", "오전", "sa", "ص"}
 _PM = {"pm", "p.m.", "nachm.", "μμ", "μ.μ.", "午後", "下午", "오후", "ch", "م"}
@@ -69,7 +74,9 @@ def parse_statistics_since(text: str | None, date_order: str | None = None) -> d
                 hour += 12
             elif marker in _AM and hour == 12:
                 hour = 0
-            return datetime(year, month, day, hour, minute, second)
+            found = datetime(year, month, day, hour, minute, second)
+            # Year 9999 (or 1) cannot be moved to UTC: unknown, like any other date that is not one.
+            return found if zone_safe(found) else None
         except (KeyError, ValueError):
             # A date order that does not fit the numbers (e.g. a stale hint): try the numbers alone.
             if date_order is not None:

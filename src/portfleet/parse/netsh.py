@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from portfleet.parse.numbers import ascii_int, is_ascii_digits
+
 
 @dataclass(frozen=True)
 class PortRange:
@@ -32,9 +34,36 @@ class PortRange:
     def __str__(self) -> str:
         return f"{self.start}-{self.end} ({self.num} ports)"
 
-_LABELLED_NUMBER = re.compile(r"^[^:\r\n]*\S[^:\r\n]*:\s*(\d+)\s*$")
-_EXCLUDED_ROW = re.compile(r"^\s*(\d+)\s+(\d+)\s*(\*)?\s*$")
+
+# Lines are split by hand, not matched with patterns like "[^:]*\S[^:]*:\s*(\d+)\s*$" or
+# "(\d+)\s*(\*)?\s*$": their overlapping quantifiers made one long line of words or spaces cost
+# quadratic time (host text is untrusted, DESIGN "Rules that matter"). The echo pattern below starts
+# only at a colon and its quantifiers never share characters, so it is linear.
 _NOT_FOUND_ECHO = re.compile(r":\s*(?:int|interface)\s+ipv[46]\s+\w+\s+\w+", re.IGNORECASE)
+_PORT_DIGITS = 5  # 65535; a longer number is no port or count netsh prints
+
+
+def _labelled_digits(line: str) -> str | None:
+    """"Start Port      : 49152" -> "49152" (label: anything up to the first colon); None for other lines."""
+    label, colon, value = line.partition(":")
+    value = value.strip()
+    return value if colon and label.strip() and is_ascii_digits(value) else None
+
+
+def _excluded_row(line: str) -> tuple[int, int, bool] | None:
+    """"     50000       50059     *" -> (50000, 50059, True); None for any other line."""
+    parts = line.split()
+    administered = False
+    if len(parts) == 3 and parts[2] == "*":
+        administered, parts = True, parts[:2]
+    elif len(parts) == 2 and parts[1].endswith("*"):  # the mark glued to the number: "50059*"
+        administered, parts = True, [parts[0], parts[1][:-1]]
+    if len(parts) != 2:
+        return None
+    start, end = ascii_int(parts[0], _PORT_DIGITS), ascii_int(parts[1], _PORT_DIGITS)
+    if start is None or end is None or not 0 <= start <= end <= 65535:
+        return None
+    return start, end, administered
 
 
 def command_not_found(text: str | None) -> bool:
@@ -44,13 +73,17 @@ def command_not_found(text: str | None) -> bool:
 
 def parse_dynamicport(text: str | None) -> PortRange | None:
     """PortRange(start, num) from the first two "label : number" lines; None if there are not two."""
-    numbers = []
+    numbers: list[int] = []
     for line in (text or "").splitlines():
-        m = _LABELLED_NUMBER.match(line.rstrip("\r"))
-        if m:
-            numbers.append(int(m.group(1)))
-            if len(numbers) == 2:
-                break
+        digits = _labelled_digits(line)
+        if digits is None:
+            continue
+        number = ascii_int(digits, _PORT_DIGITS)
+        if number is None:
+            return None  # a start or count with more digits than any port range has
+        numbers.append(number)
+        if len(numbers) == 2:
+            break
     if len(numbers) < 2:
         return None
     start, num = numbers
@@ -63,9 +96,7 @@ def parse_excludedportrange(text: str | None) -> list[tuple[int, int, bool]]:
     """[(start, end, administered)] in the order printed."""
     rows = []
     for line in (text or "").splitlines():
-        m = _EXCLUDED_ROW.match(line.rstrip("\r"))
-        if m:
-            start, end = int(m.group(1)), int(m.group(2))
-            if 0 <= start <= end <= 65535:
-                rows.append((start, end, m.group(3) is not None))
+        row = _excluded_row(line)
+        if row is not None:
+            rows.append(row)
     return rows

@@ -31,12 +31,17 @@ def split_sections(stdout: str | None) -> dict[str, str]:
     sections: dict[str, str] = {}
     current: str | None = None
     start = 0
+    newline = -1  # the newline ending the current marker's line; reused while markers share a line
     for m in _MARKER.finditer(text):
         if current is not None:
-            sections[current] = _clean(text[start:m.start()])
+            sections[current] = _clean(text[start:m.start()])  # "" when both markers share a line
         current = m.group("name")
-        end = text.find("\n", m.end())
-        start = len(text) if end == -1 else end + 1
+        if newline < m.end():
+            # Searched once per line, not once per marker: a line of many markers stays linear.
+            newline = text.find("\n", m.end())
+            if newline == -1:
+                newline = len(text) - 1  # the text ends on this line: what follows is empty
+        start = newline + 1
         if current is None:  # END
             sections[END_KEY] = ""
             break

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 
 from portfleet.parse.netstat import CLOSE_WAIT, ESTABLISHED, LISTENING, TIME_WAIT, Conn
+from portfleet.parse.numbers import ascii_int, is_ascii_digits
 from portfleet.parse.tasklist import Process
 
 STATES = {
@@ -37,7 +38,10 @@ STATES = {
     "LISTEN": LISTENING,
     "CLOSING": "CLOSING",
 }
-_USER = re.compile(r'\("(?P<name>(?:[^"\\]|\\.)*)",pid=(?P<pid>\d+)(?:,fd=\d+)?\)')
+# One owner: ("name",pid=N,fd=M). Starts only at '("'; the name's two alternatives never match the
+# same character, so a failed start costs the distance to the next quote: linear in the field.
+_USER = re.compile(r'\("(?P<name>(?:[^"\\]|\\.)*)",pid=(?P<pid>[0-9]+)(?:,fd=[0-9]+)?\)')
+PID_DIGITS = 10  # Linux pid_t: at most 4194304 (PID_MAX_LIMIT); ten digits bound the conversion
 
 
 def _endpoint(text: str) -> tuple[str, int | None] | None:
@@ -54,14 +58,21 @@ def _endpoint(text: str) -> tuple[str, int | None] | None:
         return None
     if port == "*":
         return addr, None
-    if port.isdigit():
-        return addr, int(port)
+    if len(port) <= 5 and port.isdigit() and port.isascii():  # parse.numbers.ascii_int, inlined (hot)
+        number = int(port)
+        if number <= 65535:
+            return addr, number
     return None
 
 
 def owners(process_field: str) -> list[tuple[str, int]]:
     """'users:(("nginx",pid=12,fd=6),("nginx",pid=13,fd=6))' -> [("nginx", 12), ("nginx", 13)]."""
-    return [(m["name"].replace('\\"', '"'), int(m["pid"])) for m in _USER.finditer(process_field)]
+    found = []
+    for m in _USER.finditer(process_field):
+        pid = ascii_int(m["pid"], PID_DIGITS)
+        if pid is not None:
+            found.append((m["name"].replace('\\"', '"'), pid))
+    return found
 
 
 def parse_ss(text: str | None) -> tuple[list[Conn], dict[int, Process]]:
@@ -74,7 +85,7 @@ def parse_ss(text: str | None) -> tuple[list[Conn], dict[int, Process]]:
         if len(parts) < 5:
             continue
         state = STATES.get(parts[0].upper())
-        if state is None or not parts[1].isdigit() or not parts[2].isdigit():
+        if state is None or not is_ascii_digits(parts[1]) or not is_ascii_digits(parts[2]):
             continue
         local, remote = _endpoint(parts[3]), _endpoint(parts[4])
         if local is None or remote is None or local[1] is None:

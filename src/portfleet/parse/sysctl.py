@@ -16,19 +16,31 @@ What the Linux read (templates/linux/read/sysctl.sh.j2) prints for one key:
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-_INTS = re.compile(r"^-?\d+(?:[ \t]+-?\d+)*$")
+from portfleet.parse.numbers import ascii_int
+
+# A sysctl number is a C int or long (proc_dointvec, proc_doulongvec_minmax): 20 digits at most.
+VALUE_DIGITS = 20
 
 
 def parse_sysctl_value(text: str | None) -> list[int] | None:
-    """'32768\\t60999' -> [32768, 60999]; '60' -> [60]; anything else -> None."""
+    """'32768\\t60999' -> [32768, 60999]; '60' -> [60]; anything else -> None.
+
+    One line of ASCII integers separated by spaces or TABs, as procps prints a vector value."""
     line = (text or "").strip()
-    if not _INTS.match(line):
+    if not line:
         return None
-    return [int(p) for p in line.split()]
+    numbers = []
+    for part in line.replace("\t", " ").split(" "):
+        if not part:
+            continue  # a run of separators
+        number = ascii_int(part, VALUE_DIGITS, signed=True)
+        if number is None:
+            return None
+        numbers.append(number)
+    return numbers
 
 
 def normalize_key(key: str) -> str:

@@ -16,14 +16,21 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-_HEADER = re.compile(r"^(?!\s)[^\s:\[][^:\[]*\[(\d+)\]:?\s*$")
-_FIELD = re.compile(r"^  (?! )(?P<label>[^:\r\n]+?)\s*:\s?(?P<value>.*?)\s*$")
+from portfleet.parse.dates import zone_safe
+from portfleet.parse.numbers import ascii_int, is_ascii_digits
+
+# Host text is untrusted (DESIGN "Rules that matter"): patterns are anchored or start at a digit, and
+# no two of their quantifiers can take the same characters, so each costs one pass over a line. The
+# field lines are split by hand (`_field_value`): a lazy label and a lazy value before "\s*$" made a
+# line of 20,000 spaces cost seconds.
+_HEADER = re.compile(r"^(?!\s)[^\s:\[][^:\[]*\[([0-9]+)\]:?\s*$")
 _BIDI = dict.fromkeys(map(ord, "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"), None)
 _ISO = re.compile(
-    r"(?P<y>\d{4})\s*-\s*(?P<mo>\d{2})\s*-\s*(?P<d>\d{2})\s*T\s*(?P<h>\d{2}):(?P<mi>\d{2}):(?P<s>\d{2})"
-    r"(?:\.(?P<frac>\d+))?\s*(?P<z>Z|[+-]\d{2}:?\d{2})?"
+    r"(?P<y>[0-9]{4})\s*-\s*(?P<mo>[0-9]{2})\s*-\s*(?P<d>[0-9]{2})\s*T\s*(?P<h>[0-9]{2}):(?P<mi>[0-9]{2}):(?P<s>[0-9]{2})"
+    r"(?:\.(?P<frac>[0-9]+))?\s*(?P<z>Z|[+-][0-9]{2}:?[0-9]{2})?"
 )
 _FIELD_COUNT = 12  # Log Name .. Description
+EVENT_ID_DIGITS = 5  # an event ID is 16 bits (0-65535)
 
 
 @dataclass(frozen=True)
@@ -39,8 +46,18 @@ def strip_bidi(text: str) -> str:
     return text.translate(_BIDI)
 
 
+def iso_time_text(text: str | None) -> str | None:
+    """The first ISO-8601 timestamp in the text as printed (for notes), at most 40 characters."""
+    m = _ISO.search(strip_bidi(text or ""))
+    return m.group(0)[:40] if m else None
+
+
 def parse_iso_time(text: str | None) -> datetime | None:
-    """First ISO-8601 timestamp in the text; aware (UTC) when it carries Z or an offset."""
+    """First ISO-8601 timestamp in the text; aware (UTC) when it carries Z or an offset.
+
+    None when there is none, when it is no calendar date ("2026-02-30"), and when it lies within a
+    day of datetime's range (years 1-9999), where converting it between zones would overflow: such a
+    date is "unknown", and the caller notes it (iso_time_text says what was printed)."""
     m = _ISO.search(strip_bidi(text or ""))
     if not m:
         return None
@@ -50,15 +67,34 @@ def parse_iso_time(text: str | None) -> datetime | None:
                          int(m.group("h")), int(m.group("mi")), int(m.group("s")), int(frac))
     except ValueError:
         return None
+    if not zone_safe(value):
+        return None
     zone = m.group("z")
     if zone is None:
         return value
     if zone == "Z":
         return value.replace(tzinfo=timezone.utc)
-    sign = 1 if zone[0] == "+" else -1
     digits = zone[1:].replace(":", "")
-    offset = sign * (int(digits[:2]) * 60 + int(digits[2:]))
-    return (value - timedelta(minutes=offset)).replace(tzinfo=timezone.utc)
+    hours, minutes = int(digits[:2]), int(digits[2:])
+    if hours > 23 or minutes > 59:  # "+99:99" is no UTC offset (ISO 8601 keeps them under a day)
+        return None
+    offset = timedelta(hours=hours, minutes=minutes)
+    utc = value - offset if zone[0] == "+" else value + offset  # under a day: value is zone_safe
+    return utc.replace(tzinfo=timezone.utc) if zone_safe(utc) else None
+
+
+def _field_value(line: str) -> str | None:
+    """"  Event ID: 12" -> "12": a field line is indented by exactly two spaces, and its label (up to
+    the first colon) is not empty; the value is the rest, less one leading blank and trailing blanks."""
+    if line[:2] != "  " or line[2:3] in ("", " "):
+        return None
+    colon = line.find(":", 2)
+    if colon <= 2:  # no colon, or no label before it
+        return None
+    value = line[colon + 1:]
+    if value[:1].isspace():
+        value = value[1:]
+    return value.rstrip()
 
 
 def _split_events(lines: list[str]) -> list[list[str]]:
@@ -75,11 +111,11 @@ def _parse_block(lines: list[str]) -> Event | None:
     fields: list[str] = []
     body_start = len(lines)
     for i, line in enumerate(lines):
-        m = _FIELD.match(line)
-        if not m or len(fields) >= _FIELD_COUNT:
+        value = _field_value(line)
+        if value is None or len(fields) >= _FIELD_COUNT:
             body_start = i
             break
-        fields.append(m.group("value"))
+        fields.append(value)
     else:
         body_start = len(lines)
     if len(fields) < 2:
@@ -91,8 +127,10 @@ def _parse_block(lines: list[str]) -> Event | None:
         if date is None and _ISO.search(strip_bidi(value)):
             date = parse_iso_time(value)
             continue
-        if event_id is None and re.fullmatch(r"\d+", value):
-            event_id = int(value)
+        if event_id is None and is_ascii_digits(value):
+            event_id = ascii_int(value, EVENT_ID_DIGITS)
+            if event_id is None:
+                return None  # an "all-digit" event id past 16 bits: not an event wevtutil printed
     if event_id is None:
         return None
     level = fields[5] if len(fields) == _FIELD_COUNT else ""
