@@ -45,9 +45,10 @@ def _run_column(name: str, present: set[str]) -> Any:
     return runs.c[name] if name in present else literal(None).label(name)
 
 
-def newest(conn: Connection, run_columns: set[str], *, reads_only: bool, job: str | None = None) -> dict[str, Sighting]:
-    """Per host, its newest result of a setting run (only of runs of `job`, when given)."""
-    if job is not None and "job" not in run_columns:
+def newest(conn: Connection, run_columns: set[str], *, reads_only: bool, job: str | None = None,
+           shard: str | None = None) -> dict[str, Sighting]:
+    """Per host, its newest result of a setting run (only of runs of `job`, of `shard`, when given)."""
+    if (job is not None or shard is not None) and "job" not in run_columns:
         return {}
     rank = func.row_number().over(partition_by=host_results.c.host,
                                   order_by=(host_results.c.finished_at.desc(), host_results.c.run_id.desc()))
@@ -63,6 +64,8 @@ def newest(conn: Connection, run_columns: set[str], *, reads_only: bool, job: st
         inner = inner.where(host_results.c.status.in_(statuses))
     if job is not None:
         inner = inner.where(runs.c.job == job)
+    if shard is not None:
+        inner = inner.where(runs.c.shard == shard)
     ranked = inner.subquery()
     statement = select(ranked).where(ranked.c.rank == 1).order_by(ranked.c.host)
     return {row["host"]: _sighting(row) for row in conn.execute(statement).mappings()}
@@ -71,3 +74,14 @@ def newest(conn: Connection, run_columns: set[str], *, reads_only: bool, job: st
 def _sighting(row: Mapping[str, Any]) -> Sighting:
     return Sighting(host_result_from(row), row["run_id"], row["run_kind"], bool(row["run_check_mode"]),
                     row["run_job"], row["run_shard"])
+
+
+def results_since(conn: Connection, kind: str, since: str) -> list[HostResult]:
+    """Every result of the runs of `kind` recorded at or after `since` (UTC ISO), oldest first per host:
+    the history a diagnose run fits its trend to, whichever shard or job recorded it."""
+    statement = (
+        select(*host_results.c).join(runs, runs.c.id == host_results.c.run_id)
+        .where(runs.c.kind == kind, runs.c.check_mode == 0, host_results.c.finished_at >= since)
+        .order_by(host_results.c.host, host_results.c.finished_at)
+    )
+    return [host_result_from(row) for row in conn.execute(statement).mappings()]

@@ -213,12 +213,21 @@ class Store:
         statement = self._select(host_results).where(host_results.c.run_id == run_id).order_by(host_results.c.host)
         return [host_result_from(r) for r in self._rows(statement)]
 
-    def newest_results(self, *, reads_only: bool = False, job: str | None = None) -> dict[str, Sighting]:
-        """Per host, the newest result a setting run recorded (state/latest.py): `portfleet status`."""
+    def newest_results(self, *, reads_only: bool = False, job: str | None = None,
+                       shard: str | None = None) -> dict[str, Sighting]:
+        """Per host, the newest result a setting run (of `job`, of `shard`) recorded (state/latest.py):
+        `portfleet status`."""
         if not (self._has(host_results) and self._has(runs)):
             return {}
         with self._backend.read() as conn:
-            return latest.newest(conn, self._columns["runs"], reads_only=reads_only, job=job)
+            return latest.newest(conn, self._columns["runs"], reads_only=reads_only, job=job, shard=shard)
+
+    def results_since(self, kind: str, since: datetime) -> list[HostResult]:
+        """The results of `kind` runs recorded since `since`, per host oldest first (diagnose's history)."""
+        if not (self._has(host_results) and self._has(runs)):
+            return []
+        with self._backend.read() as conn:
+            return latest.results_since(conn, kind, iso(since))
 
     # -- journal -------------------------------------------------------------------------------
     def journal_intent(self, run_id: str, host: str, setting: str, prior: Any, desired: Any, command: str) -> int:
