@@ -134,6 +134,6 @@ def _print_table(result: Any, wide: bool) -> None:
     table, notes = status_table(result, width=None if wide else c.out.width, wide=wide)
     console = c.wide_console(table) if wide else c.out
     console.print(table)
-    for line in notes:
-        c.out.print(line, markup=False, soft_wrap=True, style="dim" if line.startswith("not shown") else None)
-    c.out.print(summary_text(result), markup=False, soft_wrap=True)
+    for line in notes:  # wrapped at the terminal's width, as the table is
+        c.out.print(line, markup=False, highlight=False, style="dim" if line.startswith("not shown") else None)
+    c.out.print(summary_text(result), markup=False)
