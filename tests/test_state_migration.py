@@ -11,7 +11,8 @@ import sys
 
 from state_v1 import V1_TABLES, columns_of, make_v1_state, table_rows
 
-from portfleet.state import RebootStore, Store
+from portfleet.state import SCHEMA_VERSION, RebootStore, Store
+from portfleet.state.schema import HEAD_REVISION
 
 RUN_DONE, RUN_CUT, RUN_REBOOT = "20261120-100000-aaaa", "20261120-110000-bbbb", "20261120-120000-cccc"
 
@@ -48,11 +49,12 @@ def test_a_v1_state_db_upgrades_in_place_and_keeps_every_row(tmp_path):
     for table in V1_TABLES:
         kept = [row for row in after[table] if row in before[table]]
         assert kept == before[table], table
-    assert set(columns_of(path, "runs")) - set(v1_columns["runs"]) == {"controller_host", "controller_pid", "heartbeat_at"}
+    assert set(columns_of(path, "runs")) - set(v1_columns["runs"]) == {"controller_host", "controller_pid", "heartbeat_at",
+                                                                       "job", "shard"}
     old = table_rows(path, "runs", ["id", "controller_host", "controller_pid", "heartbeat_at"])
     assert [r[1:] for r in old if r[0] in (RUN_DONE, RUN_CUT, RUN_REBOOT)] == [(None, None, None)] * 3
-    assert table_rows(path, "meta") == [("schema_version", "2")]
-    assert table_rows(path, "portfleet_alembic_version") == [("0002",)]
+    assert table_rows(path, "meta") == [("schema_version", str(SCHEMA_VERSION))]
+    assert table_rows(path, "portfleet_alembic_version") == [(HEAD_REVISION,)]
     assert columns_of(path, "host_leases")
     # The journal keeps AUTOINCREMENT: the new row's id follows the old ones.
     ids = [r[0] for r in table_rows(path, "journal", ["id"])]

@@ -249,13 +249,13 @@ def test_a_new_database_gets_exactly_the_schema_of_schema_py(location):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from portfleet.state.schema import VERSION_TABLE
+    from portfleet.state.schema import HEAD_REVISION, VERSION_TABLE
 
     Store(location).close()
     engine = _raw(location)
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
-        assert context.get_current_revision() == "0002"
+        assert context.get_current_revision() == HEAD_REVISION
         differences = [d for d in compare_metadata(context, metadata) if not _benign(d)]
     engine.dispose()
     assert differences == []

@@ -3,6 +3,10 @@
 A run still in progress is not rolled back (it would leave hosts half restored as it goes on
 writing): one recorded as running whose controller is alive, or one still holding a live lease.
 A run whose process died (abandoned) is rolled back, its dead leases recovered by the rollback.
+
+A sliced job (`--job NAME`) is rolled back as one: every apply run of the job (each shard's, and
+each retry of a shard, a SIGKILLed one included), oldest first, so each host/setting gets the value
+it had before the job's FIRST write to it, in one rollback run labelled with the job.
 """
 
 from __future__ import annotations
@@ -38,14 +42,37 @@ def rollback_targets(store: Store, run_id: str) -> tuple[str, list[RollbackTarge
     if run.check_mode:
         raise RollbackError(f"run {run.id} was a --check run: it changed nothing to roll back")
     refuse_live(store, run)
-    priors: dict[str, dict[str, Any]] = {}
-    for entry in store.journal(run.id):
-        if entry.state not in MAY_HAVE_CHANGED:
-            continue
-        priors.setdefault(entry.host, {}).setdefault(entry.setting, from_json(entry.prior))
-    if not priors:
+    targets = _first_priors(store, [run])
+    if not targets:
         raise RollbackError(f"run {run.id} wrote nothing: nothing to roll back")
-    return run.id, [RollbackTarget(h, p) for h, p in priors.items()]
+    return run.id, targets
+
+
+def job_rollback_targets(store: Store, job: str, shard: str | None = None) -> tuple[list[Any], list[RollbackTarget]]:
+    """The apply runs of `job` (of one shard: `shard`), oldest first, and per host the value each
+    setting had before the job's first write to it."""
+    found = [r for r in store.job_runs(job, kinds=("apply",)) if not r.check_mode]
+    if shard is not None:
+        found = [r for r in found if r.shard == shard]
+    where = f"job {job!r}" + (f" shard {shard}" if shard else "")
+    if not found:
+        raise RollbackError(f"{where} has no apply run to roll back (see `portfleet runs list --job {job}`)")
+    for run in found:
+        refuse_live(store, run)
+    targets = _first_priors(store, found)
+    if not targets:
+        raise RollbackError(f"the apply runs of {where} wrote nothing: nothing to roll back")
+    return found, targets
+
+
+def _first_priors(store: Store, runs: list[Any]) -> list[RollbackTarget]:
+    priors: dict[str, dict[str, Any]] = {}
+    for run in runs:
+        for entry in store.journal(run.id):
+            if entry.state not in MAY_HAVE_CHANGED:
+                continue
+            priors.setdefault(entry.host, {}).setdefault(entry.setting, from_json(entry.prior))
+    return [RollbackTarget(h, p) for h, p in priors.items()]
 
 
 def refuse_live(store: Store, run: Any) -> None:

@@ -20,6 +20,7 @@ from portfleet.cli.commands.capture import capture
 from portfleet.cli.commands.demo import demo
 from portfleet.cli.commands.diagnose import diagnose
 from portfleet.cli.commands.rollback import rollback
+from portfleet.cli.commands.status import status
 
 app = typer.Typer(
     name="portfleet",
@@ -57,6 +58,7 @@ app.command()(audit)
 app.command()(apply)
 app.command()(rollback)
 app.command()(diagnose)
+app.command()(status)
 app.command()(capture)
 app.add_typer(inventory_cmd.app, name="inventory")
 app.add_typer(runs_cmd.app, name="runs")

@@ -12,6 +12,13 @@ calls the next step. Bad input is a RequestError (the CLI exits 2 with its text)
 
 The stop Event is the caller's: whoever sets it (a signal handler, a test) stops new shutdowns;
 hosts in flight record where they are, and a later resume_run settles them by boot time.
+
+Sliced jobs (`--shard K/N --job NAME`): a request's shard narrows the scope after the plays and
+--limit (an empty shard is EmptyShard, which the caller turns into exit 0), and the run is
+recorded with the store's job and shard. The automatic resume picks the last unfinished run of the
+same job and shard only, so a shard restarted by its scheduler (a Kubernetes pod on another node)
+continues its own run; a run that another controller still drives (its heartbeat fresh, on any
+machine) is not taken over.
 """
 
 from __future__ import annotations
@@ -35,8 +42,9 @@ from portfleet.reboot.prepare import Prepared, groups_for, load_windows, make_pl
 from portfleet.reboot.scope import RequestError, Scope, load_scope, required
 from portfleet.reboot.tasks import ScheduleItem, create_tasks, plan_tasks
 from portfleet.render import Renderer
+from portfleet.shards import Shard
 from portfleet.shares import Share
-from portfleet.state import REBOOT_FINAL, REBOOT_IN_FLIGHT, RebootHostRow, RebootStore, Run, StateError
+from portfleet.state import REBOOT_FINAL, REBOOT_IN_FLIGHT, Heartbeat, RebootHostRow, RebootStore, Run, StateError
 from portfleet.transport.base import Session
 
 __all__ = [
@@ -71,6 +79,7 @@ class RunRequest:
     wait: bool = True  # wait for a closed window to open
     forks: int = DEFAULT_FORKS
     vault: Any = None  # the run's vault passwords (inventory.vault_secrets keyring); None: none given
+    shard: Shard | None = None  # --shard K/N: this controller's slice of the scope
 
 
 @dataclass
@@ -160,6 +169,8 @@ def plan_run(request: RunRequest, wiring: Wiring, at: datetime | None = None, *,
     inventory = required(request.inventory, "-i/--inventory", "the inventory")
     playbook = required(request.playbook, "-p/--playbook", "the playbook whose plays give windows and settings")
     scope = load_scope(inventory, playbook, request.limit, request.vault)
+    if request.shard is not None:
+        scope.plans = request.shard.take(scope.plans, lambda p: p.name)  # EmptyShard: nothing to do
     windows = _windows(scope)
     forced = {p.name for p in scope.plans} if (request.all_hosts or request.limit) else set()
     try:
@@ -258,8 +269,10 @@ def start_run(request: RunRequest, wiring: Wiring) -> FreshRun:
     return FreshRun(plan_run(request, wiring))
 
 
-def choose_run(store: RebootStore, resume: str | None, fresh: bool) -> Resumable | None:
-    """The run `reboot run` continues: the one --resume names, else the last unfinished one (none with --fresh)."""
+def choose_run(store: RebootStore, resume: str | None, fresh: bool, shard: Shard | None = None) -> Resumable | None:
+    """The run `reboot run` continues: the one --resume names, else the last unfinished one of this
+    job and shard (the store's labels; none with --fresh)."""
+    wanted = str(shard) if shard is not None else None
     if resume:
         try:
             run = store.get_run(resume)
@@ -267,10 +280,14 @@ def choose_run(store: RebootStore, resume: str | None, fresh: bool) -> Resumable
             raise RequestError(str(exc)) from None
         if run.kind != "reboot" or store.reboot_run_info(run.id) is None:
             raise RequestError(f"run {run.id} is a {run.kind} run, not a reboot run")
+        if shard is not None and run.shard != wanted:
+            raise RequestError(f"run {run.id} is {'shard ' + run.shard if run.shard else 'not a shard'}"
+                               f"{' of job ' + run.job if run.job else ''}, not shard {wanted}: "
+                               "resume it with its own --shard, or without --shard")
         return Resumable(run, complete=run.status == "completed")
     if fresh:
         return None
-    run = store.last_unfinished_reboot_run()
+    run = store.last_unfinished_reboot_run(job=store.job, shard=wanted)
     return Resumable(run) if run is not None else None
 
 
@@ -286,6 +303,12 @@ def resume_run(previous: Run, request: RunRequest, wiring: Wiring) -> ResumedRun
     if previous.status == "running" and controller_alive(info.controller_pid, info.controller_host):
         raise RequestError(f"reboot run {previous.id} is still being driven by process {info.controller_pid} on "
                            "this machine; stop it first (Ctrl-C) or wait for it")
+    if previous.status == "running" and previous.heartbeat_at is not None and store.run_alive(previous):
+        # Another machine's controller: alive while its heartbeat is fresh (state/leases.py).
+        raise RequestError(f"reboot run {previous.id} is still being driven by {info.controller_host} (pid "
+                           f"{info.controller_pid}; heartbeat {previous.heartbeat_at[:19]}Z); stop it first or "
+                           "wait for it (a controller that died is taken over once its heartbeat is "
+                           "older than the lease time)")
     inventory = request.inventory or (Path(previous.inventory) if previous.inventory else None)
     playbook = request.playbook or (Path(previous.playbook) if previous.playbook else None)
     inventory = required(inventory, "-i/--inventory", f"run {previous.id} does not record its inventory")
@@ -346,7 +369,9 @@ def drive(run: FreshRun | ResumedRun, wiring: Wiring, *, stop: threading.Event,
         open_poll_session=wiring.open_poll_session, renderer=wiring.renderer, options=run.options,
         progress=progress, on_event=on_event, stop=stop, signal_of=signal_of, forks=run.request.forks,
     )
-    outcome = executor.run()
+    # The heartbeat tells controllers on other machines that this run is being driven (see resume_run).
+    with Heartbeat(wiring.store, run.run_id):
+        outcome = executor.run()
     summary = {"hosts": len(outcome.hosts), "batches": outcome.batches_run, **outcome.counts()}
     wiring.store.finish_run(run.run_id, outcome.status, summary)
     if isinstance(run, ResumedRun):

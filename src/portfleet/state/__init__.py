@@ -5,12 +5,14 @@
     sqlite_file.py  the SQLite file: 0600, never someone else's file, read-only media
     backend.py    connections and transactions (SQLite: one connection + lock; PostgreSQL: a pool)
     records.py    rows as values; store.py the Store; leases.py host leases; heartbeat.py
+    latest.py     the newest result of every host (portfleet status)
     reboot.py     RebootStore: the reboot tables' methods
 
 Callers import from here: `from portfleet.state import Store, RebootStore, StateError, ...`.
 """
 
 from portfleet.state.heartbeat import Heartbeat
+from portfleet.state.latest import Sighting
 from portfleet.state.leases import LEASE_SECONDS, LeaseLost
 from portfleet.state.location import (
     DEFAULT_PATH,
@@ -51,6 +53,7 @@ __all__ = [
     "RebootSchedule",
     "RebootStore",
     "Run",
+    "Sighting",
     "StateError",
     "StateLocation",
     "StateMissing",

@@ -4,7 +4,8 @@ Before any change, the database is checked to be portfleet's: a database with ta
 names and no portfleet meta row (SQLite), or with tables of portfleet's names but no meta row
 (PostgreSQL, where other tools' tables may live beside ours), is refused by name and left
 untouched; so is one made by a newer portfleet. A state.db of schema_version 1 (before Alembic)
-upgrades in place: revision 0001 creates only the v1 tables it lacks, 0002 adds leases.
+upgrades in place: revision 0001 creates only the v1 tables it lacks, 0002 adds leases, 0003
+labels runs with their job and shard.
 The check and the upgrade run in one write transaction (on PostgreSQL under an advisory lock), so
 controllers opening a new database at once migrate it once.
 """
@@ -21,7 +22,7 @@ from portfleet.state.location import StateError
 from portfleet.state.schema import HEAD_REVISION, PORTFLEET_TABLES, SCHEMA_VERSION, VERSION_TABLE, meta
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-KNOWN_REVISIONS = ("0001", "0002")
+KNOWN_REVISIONS = ("0001", "0002", "0003")
 _PG_MIGRATION_LOCK = 0x706F7274666C74  # pg_advisory_xact_lock key: "portflt"
 
 

@@ -107,8 +107,10 @@ class RebootStore(Store):
             conn.execute(update(runs).where(runs.c.id == run_id)
                          .values(status="running", finished_at=None, controller_pid=pid, controller_host=host))
 
-    def last_unfinished_reboot_run(self) -> Run | None:
-        """The newest reboot run that a crash or Ctrl-C cut off (status running or interrupted)."""
+    def last_unfinished_reboot_run(self, job: str | None = None, shard: str | None = None) -> Run | None:
+        """The newest reboot run that a crash or Ctrl-C cut off (status running or interrupted), of
+        this job and shard exactly (none: a run started without --job/--shard), so that a shard's
+        controller, restarted by its scheduler, picks up its own run and never another shard's."""
         if not self._has(reboot_runs):
             return None
         statement = (
@@ -116,6 +118,10 @@ class RebootStore(Store):
             .where(runs.c.kind == "reboot", runs.c.check_mode == 0, runs.c.status.in_(("running", "interrupted")))
             .order_by(runs.c.started_at.desc()).limit(1)
         )
+        if self.has_jobs:
+            statement = statement.where(runs.c.job.is_not_distinct_from(job), runs.c.shard.is_not_distinct_from(shard))
+        elif job is not None or shard is not None:
+            return None
         rows = self._rows(statement)
         return run_from(rows[0]) if rows else None
 

@@ -32,6 +32,8 @@ class Run:
     controller_host: str | None = None  # the machine and process driving the run (null before leases)
     controller_pid: int | None = None
     heartbeat_at: str | None = None  # its last sign of life (apply and rollback runs renew it)
+    job: str | None = None  # the sliced job it is a shard of (--job), and which shard ("K/N"); null before 0003
+    shard: str | None = None
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,8 @@ def run_from(r: Mapping[str, Any]) -> Run:
         controller_host=r.get("controller_host"),
         controller_pid=r.get("controller_pid"),
         heartbeat_at=r.get("heartbeat_at"),
+        job=r.get("job"),
+        shard=r.get("shard"),
     )
 
 

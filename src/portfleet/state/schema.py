@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from sqlalchemy import Column, ForeignKey, Index, Integer, MetaData, Table, Text
 
-SCHEMA_VERSION = 2  # meta.schema_version: 1 = before Alembic, 2 = host leases and run controllers
-HEAD_REVISION = "0002"
+SCHEMA_VERSION = 3  # meta.schema_version: 1 = before Alembic, 2 = host leases and run controllers, 3 = jobs
+HEAD_REVISION = "0003"
 VERSION_TABLE = "portfleet_alembic_version"  # not "alembic_version": a shared PostgreSQL database may hold another tool's
 
 metadata = MetaData()
@@ -41,6 +41,10 @@ runs = Table(
     Column("controller_host", Text),
     Column("controller_pid", Integer),
     Column("heartbeat_at", Text),
+    # Revision 0003: the sliced job the run is one shard of (--job / $PORTFLEET_JOB), and its "K/N".
+    Column("job", Text),
+    Column("shard", Text),
+    Index("runs_job", "job"),
 )
 
 host_results = Table(
@@ -53,6 +57,7 @@ host_results = Table(
     Column("facts", Text),  # JSON
     Column("settings", Text),  # JSON list of per-setting rows
     Column("finished_at", Text, nullable=False),
+    Index("host_results_host", "host", "finished_at"),  # 0003: the newest result per host (portfleet status)
 )
 
 journal = Table(

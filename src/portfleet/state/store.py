@@ -19,8 +19,10 @@ from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from portfleet.state import latest
 from portfleet.state import leases as lease_rules
 from portfleet.state.backend import Backend, open_backend
+from portfleet.state.latest import Sighting
 from portfleet.state.location import StateError, StateLocation, parse_location
 from portfleet.state.migrate import ensure_schema
 from portfleet.state.records import (
@@ -65,6 +67,8 @@ class Store:
         self.path = self.location.path  # None for PostgreSQL
         self.lease_seconds = lease_seconds
         self.controller = lease_rules.this_controller()
+        self.job: str | None = None  # label_runs(): the sliced job and shard of the runs started here
+        self.shard: str | None = None
         self._backend: Backend = open_backend(self.location, read_only=read_only)
         try:
             self._columns = ensure_schema(self._backend)
@@ -107,6 +111,11 @@ class Store:
             return [dict(r) for r in conn.execute(statement).mappings()]
 
     # -- runs ----------------------------------------------------------------------------------
+    def label_runs(self, job: str | None, shard: str | None) -> None:
+        """Every run started through this store from now on is shard `shard` ("K/N") of `job`: one
+        controller process is one shard of one sliced job (--shard, --job), whichever command it runs."""
+        self.job, self.shard = job, shard
+
     def start_run(
         self,
         kind: str,
@@ -119,11 +128,12 @@ class Store:
         note: str | None = None,
     ) -> str:
         run_id = new_run_id()
+        labels = {"job": self.job, "shard": self.shard} if "job" in self._columns.get("runs", ()) else {}
         with self._transaction() as conn:
             conn.execute(insert(runs).values(
                 id=run_id, kind=kind, check_mode=int(check_mode), status="running", started_at=iso(utcnow()),
                 inventory=inventory, playbook=playbook, limit_pattern=limit_pattern, parent_run=parent_run,
-                note=note, controller_host=self.controller.host, controller_pid=self.controller.pid,
+                note=note, controller_host=self.controller.host, controller_pid=self.controller.pid, **labels,
             ))
         return run_id
 
@@ -146,10 +156,30 @@ class Store:
             raise StateError(f"no run {run_id!r} in {self.location} (see `portfleet runs list`)")
         return run_from(rows[0])
 
-    def list_runs(self, limit: int = 50) -> list[Run]:
+    def list_runs(self, limit: int = 50, job: str | None = None) -> list[Run]:
+        """The newest runs first (of one job: `job`; a store from before jobs has none)."""
         if not self._has(runs):
             return []
-        return [run_from(r) for r in self._rows(self._select(runs).order_by(runs.c.started_at.desc()).limit(limit))]
+        statement = self._select(runs)
+        if job is not None:
+            if not self.has_jobs:
+                return []
+            statement = statement.where(runs.c.job == job)
+        return [run_from(r) for r in self._rows(statement.order_by(runs.c.started_at.desc(), runs.c.id).limit(limit))]
+
+    @property
+    def has_jobs(self) -> bool:
+        """The runs table has the job and shard columns (revision 0003; an older store read as it is has not)."""
+        return "job" in self._columns.get("runs", ())
+
+    def job_runs(self, job: str, kinds: Sequence[str] | None = None) -> list[Run]:
+        """Every run of `job` (of these kinds), oldest first: the shards of one sliced job and their retries."""
+        if not self._has(runs) or not self.has_jobs:
+            return []
+        statement = self._select(runs).where(runs.c.job == job)
+        if kinds is not None:
+            statement = statement.where(runs.c.kind.in_(list(kinds)))
+        return [run_from(r) for r in self._rows(statement.order_by(runs.c.started_at, runs.c.id))]
 
     def shown_status(self, run: Run) -> str:
         """The status to show: `abandoned` for a run recorded as running whose controller is gone."""
@@ -182,6 +212,22 @@ class Store:
             return []
         statement = self._select(host_results).where(host_results.c.run_id == run_id).order_by(host_results.c.host)
         return [host_result_from(r) for r in self._rows(statement)]
+
+    def newest_results(self, *, reads_only: bool = False, job: str | None = None,
+                       shard: str | None = None) -> dict[str, Sighting]:
+        """Per host, the newest result a setting run (of `job`, of `shard`) recorded (state/latest.py):
+        `portfleet status`."""
+        if not (self._has(host_results) and self._has(runs)):
+            return {}
+        with self._backend.read() as conn:
+            return latest.newest(conn, self._columns["runs"], reads_only=reads_only, job=job, shard=shard)
+
+    def results_since(self, kind: str, since: datetime) -> list[HostResult]:
+        """The results of `kind` runs recorded since `since`, per host oldest first (diagnose's history)."""
+        if not (self._has(host_results) and self._has(runs)):
+            return []
+        with self._backend.read() as conn:
+            return latest.results_since(conn, kind, iso(since))
 
     # -- journal -------------------------------------------------------------------------------
     def journal_intent(self, run_id: str, host: str, setting: str, prior: Any, desired: Any, command: str) -> int:

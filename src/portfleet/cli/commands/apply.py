@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from portfleet.cli import common as c
+from portfleet.cli import shard_options as sharding
 from portfleet.cli.vault_flags import reads_inventory
 from portfleet.shares import Share, ShareError, parse_percentage, parse_share
 
@@ -38,6 +39,8 @@ def apply(
     ca_bundle: Optional[str] = c.CaBundleOpt,
     ask_pass: bool = c.AskPassOpt,
     wide: bool = c.WideOpt,
+    shard: Optional[str] = sharding.ShardOpt,
+    job: Optional[str] = sharding.JobOpt,
 ) -> None:
     """Bring hosts to the playbook's settings, in rolling batches.
 
@@ -60,12 +63,14 @@ def apply(
     inv = c.load_inventory_or_exit(inventory)
     book = c.load_playbook_or_exit(playbook)
     plans = c.build_plans_or_exit(inv, book, limit)
+    plans.hosts = sharding.narrow(plans.hosts, shard)
     rollout = plans.hosts[0].rollout
     batch_spec = _batch(batch) if batch is not None else getattr(rollout, "batch", None)
     threshold = _percent(max_fail) if max_fail is not None else getattr(rollout, "max_fail_percentage", None)
     if not check:
         c.confirm_changes(len(plans.hosts), "apply the playbook", yes)
     store = c.open_store(state)
+    sharding.label(store, shard, job)
     with store:
         report = run_converge(
             "apply",

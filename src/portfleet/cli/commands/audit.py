@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from portfleet.cli import common as c
+from portfleet.cli import shard_options as sharding
 from portfleet.cli.vault_flags import reads_inventory
 
 
@@ -26,6 +27,8 @@ def audit(
     ca_bundle: Optional[str] = c.CaBundleOpt,
     ask_pass: bool = c.AskPassOpt,
     wide: bool = c.WideOpt,
+    shard: Optional[str] = sharding.ShardOpt,
+    job: Optional[str] = sharding.JobOpt,
 ) -> None:
     """Compare every host with the playbook and report drift. Changes nothing.
 
@@ -44,7 +47,9 @@ def audit(
     inv = c.load_inventory_or_exit(inventory)
     book = c.load_playbook_or_exit(playbook)
     plans = c.build_plans_or_exit(inv, book, limit)
+    plans.hosts = sharding.narrow(plans.hosts, shard)
     store = c.open_store(state)
+    sharding.label(store, shard, job)
     with store:
         report = run_audit(
             plans.hosts,

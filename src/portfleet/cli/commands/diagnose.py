@@ -8,6 +8,7 @@ from typing import Any, Optional
 import typer
 
 from portfleet.cli import common as c
+from portfleet.cli import shard_options as sharding
 from portfleet.cli.vault_flags import reads_inventory
 
 
@@ -42,6 +43,9 @@ def diagnose(
     ca_bundle: Optional[str] = c.CaBundleOpt,
     ask_pass: bool = c.AskPassOpt,
     wide: bool = c.WideOpt,
+    state: Optional[str] = c.StateOpt,
+    shard: Optional[str] = sharding.ShardOpt,
+    job: Optional[str] = sharding.JobOpt,
 ) -> None:
     """Find the hosts running out of ephemeral ports and the process eating them. Changes nothing.
 
@@ -51,6 +55,10 @@ def diagnose(
     the range is, a verdict (healthy, at risk, exhausted) with its evidence, and what to do: widen
     the range to what, lower TcpTimedWaitDelay, or fix the application that leaks CLOSE_WAIT/BOUND
     sockets. Hosts are ranked by risk, worst first.
+
+    Each run is recorded in the state store (`runs list`); a host's trend and time to exhaustion
+    are fitted over the samples earlier runs took of it (any shard, any job, the last --days days);
+    with --watch, over the rounds of this run.
 
     Exit: 0 all healthy, 3 a host at risk or exhausted, 4 a host unreachable/failed, 2 bad input.
     """
@@ -64,7 +72,10 @@ def diagnose(
     if count is not None and watch_s is None:
         c.fail("--count needs --watch SECONDS")
     inv, hosts = _select(inventory, limit)
+    hosts = sharding.narrow(hosts, shard)
     desired, warnings = _desired(inv, playbook, limit)
+    store = c.open_store(state)
+    sharding.label(store, shard, job)
     renderer = c.renderer(templates)
     open_session = c.open_sessions(timeout, ca_bundle, ask_pass)
     as_table = output == c.TableOrJson.table
@@ -75,8 +86,11 @@ def diagnose(
             playbook=str(playbook) if playbook else None, warnings=warnings,
         )
     except Interrupted as stop:
+        store.close()
         c.err.print("[yellow]interrupted[/yellow]")
         raise typer.Exit(exit_code_for(stop.signum))
+    if watch_s is None:
+        report = _with_history(store, report, days)
     if watch_s is not None and (count is None or count > 1):
         if as_table:
             c.out.print(round_table(report))
@@ -87,6 +101,7 @@ def diagnose(
         )
         if report.interrupted:
             c.err.print(f"[dim]watch stopped after {report.rounds} sample(s)[/dim]")
+    _record(store, report, inventory, playbook, limit)
     if html is not None:
         from portfleet.report.html import write_html
 
@@ -101,6 +116,35 @@ def diagnose(
         if html is not None:
             c.err.print(f"HTML report: {html}")
     raise typer.Exit(report.exit_code())
+
+
+def _with_history(store: Any, report: Any, days: int) -> Any:
+    """The trend of each host over the samples earlier diagnose runs recorded (diagnose/history.py)."""
+    import dataclasses
+
+    from portfleet.diagnose import history, rank
+    from portfleet.state import StateError
+
+    try:
+        earlier = history.earlier_samples(store, [h.name for h in report.hosts], report.generated_at, days)
+    except StateError as exc:  # a damaged row: said, and the run goes on without a history
+        c.err.print(f"warning: no trend from earlier runs: {exc}", style="yellow", soft_wrap=True, markup=False)
+        return report
+    if history.apply_history(report, earlier):
+        report = dataclasses.replace(report, hosts=rank(report.hosts))
+    return report
+
+
+def _record(store: Any, report: Any, inventory: Path, playbook: Optional[Path], limit: Optional[str]) -> None:
+    from portfleet.diagnose import history
+    from portfleet.state import StateError
+
+    with store:
+        try:
+            history.record(store, report, inventory=str(inventory), playbook=str(playbook) if playbook else None,
+                           limit=limit)
+        except StateError as exc:
+            c.fail(str(exc))
 
 
 def _select(inventory: Path, limit: Optional[str]) -> tuple[Any, list[Any]]:

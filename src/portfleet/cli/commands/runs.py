@@ -14,6 +14,10 @@ import typer
 from rich.table import Table
 
 from portfleet.cli import common as c
+from portfleet.cli import shard_options as sharding
+
+JOB_RUNS_MAX = 100_000  # runs list --job: every run of the job (shards x retries)
+NARROW_RUNS = 110  # below this width, a table with a job column leaves out the started column
 
 app = typer.Typer(help="Past runs from the state database: what ran, on which hosts, what it wrote.", no_args_is_help=True)
 
@@ -43,10 +47,17 @@ def _shown(store: Any, run: Any) -> Any:
 @app.command("list")
 def list_runs(
     state: Optional[str] = c.StateOpt,
-    limit: int = typer.Option(30, "--last", "-n", min=1, help="How many runs, newest first."),
+    limit: int = typer.Option(30, "--last", "-n", min=1, help="How many runs, newest first (with --job: all of the job's)."),
     output: c.TableOrJson = typer.Option(c.TableOrJson.table, "--format", help="table or json."),
+    job: Optional[str] = typer.Option(None, "--job", metavar="NAME", callback=sharding.check_job,
+                                      help="Only the runs of the sliced job NAME, with an overview: the shards "
+                                      "seen and missing, and what they found together.", show_default=False),
 ) -> None:
-    """List runs, newest first: id, kind, check mode, status, when, summary."""
+    """List runs, newest first: id, kind, check mode, status, job and shard, when, summary.
+
+    The shards of one job (--job) are listed together, at the place of the job's newest run.
+    """
+    from portfleet.jobs import grouped, overview
     from portfleet.report.json_out import write_json
     from portfleet.report.runs_json import runs_list_json
 
@@ -58,22 +69,49 @@ def list_runs(
         with store:
             _notes(store)
             try:
-                runs = [_shown(store, r) for r in store.list_runs(limit)]
+                runs = grouped([_shown(store, r) for r in store.list_runs(limit if job is None else JOB_RUNS_MAX, job=job)])
             except StateError as exc:  # a damaged row: said, not a traceback
                 c.fail(str(exc))
+    kinds = overview(runs) if job is not None else []
     if output == c.TableOrJson.json:
-        write_json(runs_list_json(runs))
+        write_json(runs_list_json(runs, job, kinds))
         return
+    with_jobs = any(r.job or r.shard for r in runs)
     table = Table(header_style="bold")
-    for col in ("run", "kind", "status", "started (UTC)", "hosts", "summary"):
-        table.add_column(col)
+    # The run id is what one copies into `runs show` / `rollback`: never cut (nor the status). It
+    # starts with the UTC start time, so a narrow terminal loses nothing without the started column.
+    started = with_jobs is False or c.out.width >= NARROW_RUNS
+    table.add_column("run", no_wrap=True, min_width=max((len(r.id) for r in runs), default=3))
+    for col in ("kind", "status", *(("job",) if with_jobs else ()), *(("started (UTC)",) if started else ()),
+                "hosts", "summary"):
+        table.add_column(col, no_wrap=col == "status")
     for r in runs:
         s = r.summary or {}
         brief = ", ".join(f"{v} {k}" for k, v in s.items() if v and k not in ("hosts",))
         kind = r.kind + (" --check" if r.check_mode else "") + (f" of {r.parent_run}" if r.parent_run else "")
         status = f"[red]{r.status}[/red]" if r.status == "abandoned" else r.status
-        table.add_row(r.id, kind, status, r.started_at[:19].replace("T", " "), str(s.get("hosts", "")), brief)
+        labels = (" ".join(x for x in (r.job, r.shard) if x),) if with_jobs else ()
+        when = (r.started_at[:19].replace("T", " "),) if started else ()
+        table.add_row(r.id, kind, status, *labels, *when, str(s.get("hosts", "")), brief)
     c.out.print(table)
+    for item in kinds:
+        c.out.print(_overview_line(job, item), markup=False, soft_wrap=True)
+    if job is not None and not runs:
+        c.out.print(f"no run of job {job} in {c.state_path(state)}", markup=False)
+
+
+def _overview_line(job: Optional[str], item: Any) -> str:
+    shards = ""
+    if item.shard_count is not None:
+        missing = f"missing {', '.join(item.missing)}" if item.missing else "none missing"
+        shards = f", {len(item.shards)} of {item.shard_count} shards ({missing})"
+    elif item.shards:
+        shards = f", shards {' '.join(item.shards)}"
+    statuses = ", ".join(f"{n} {s}" for s, n in sorted(item.statuses.items()))
+    found = ", ".join(f"{v} {k}" for k, v in item.summary.items() if v and k != "hosts")
+    hosts = item.summary.get("hosts")
+    return (f"job {job} {item.kind}: {item.runs} run(s){shards}; newest per shard {statuses}"
+            + (f"; {hosts} host(s)" + (f": {found}" if found else "") if hosts is not None else ""))
 
 
 def _notes(store: Any) -> None:
@@ -123,6 +161,9 @@ def _print_show(run: Any, results: list, journal: list, leases: list) -> None:
     )
     if run.controller_host:
         c.out.print(f"controller {run.controller_host} pid {run.controller_pid}", markup=False)
+    if run.job or run.shard:
+        c.out.print(f"job {run.job or '-'}  shard {run.shard or '-'}  (see `portfleet runs list --job {run.job}`)"
+                    if run.job else f"shard {run.shard}", markup=False)
     if run.status == "abandoned":
         c.out.print(ABANDONED_NOTE.format(host=run.controller_host, pid=run.controller_pid, run=run.id),
                     style="yellow", markup=False)

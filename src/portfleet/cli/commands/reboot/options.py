@@ -13,6 +13,7 @@ import typer
 
 from portfleet.cli import common as c
 from portfleet.reboot.scope import RequestError
+from portfleet.shards import EmptyShard
 from portfleet.shares import Share, ShareError, parse_percentage, parse_share
 
 InventoryOpt = typer.Option(None, "-i", "--inventory", help="Ansible inventory (YAML/INI file or directory).",
@@ -51,11 +52,16 @@ def is_json(output: Any) -> bool:
 
 @contextmanager
 def bad_input_exits() -> Iterator[None]:
-    """A RequestError (missing option, bad file, bad window with file:line) ends the command: exit 2."""
+    """A RequestError (missing option, bad file, bad window with file:line) ends the command: exit 2;
+    a --shard that selects no host ends it with exit 0, saying so."""
+    from portfleet.cli.shard_options import say_empty
+
     try:
         yield
     except RequestError as exc:
         c.fail(str(exc))
+    except EmptyShard as exc:
+        say_empty(exc)
 
 
 def parse_now(text: Optional[str]) -> datetime:

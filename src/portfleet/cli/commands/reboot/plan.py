@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from portfleet.cli import common as c
+from portfleet.cli import shard_options as sharding
 from portfleet.cli.vault_flags import command_keyring, reads_inventory
 from portfleet.cli.commands.reboot import options as o
 from portfleet.cli.commands.reboot.output import plan_document, plan_summary, print_plan, warn
@@ -37,6 +38,7 @@ def plan_cmd(
     templates: Optional[Path] = c.TemplatesOpt,
     timeout: int = c.TimeoutOpt,
     ca_bundle: Optional[str] = c.CaBundleOpt,
+    shard: Optional[str] = sharding.ShardOpt,
 ) -> None:
     """Which hosts need a reboot, and when: each in its next window, in batches. Changes nothing.
 
@@ -57,6 +59,7 @@ def plan_cmd(
         vault=command_keyring(),
         batch=o.share(batch, "--batch"), max_unavailable=o.share(max_unavailable, "--max-unavailable"), delay=delay,
         timeout_down=timeout_down, timeout_up=timeout_up, ignore_windows=ignore_windows, forks=forks,
+        shard=shard,
     )
     with o.open_store(state) as store, o.bad_input_exits():
         planned = plan_run(request, o.wiring(store, templates, timeout, ca_bundle, not o.is_json(output)), at)

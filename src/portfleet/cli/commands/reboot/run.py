@@ -11,6 +11,7 @@ from typing import Any, Optional
 import typer
 
 from portfleet.cli import common as c
+from portfleet.cli import shard_options as sharding
 from portfleet.cli.vault_flags import command_keyring, reads_inventory
 from portfleet.cli.commands.reboot import options as o
 from portfleet.cli.commands.reboot.output import plan_document, plan_summary, print_plan, warn
@@ -50,6 +51,8 @@ def run_cmd(
     templates: Optional[Path] = c.TemplatesOpt,
     timeout: int = c.TimeoutOpt,
     ca_bundle: Optional[str] = c.CaBundleOpt,
+    shard: Optional[str] = sharding.ShardOpt,
+    job: Optional[str] = sharding.JobOpt,
 ) -> None:
     """Rolling reboot driven from here: batch by batch inside the windows, every reboot verified.
 
@@ -62,6 +65,8 @@ def run_cmd(
 
     Ctrl-C (or SIGTERM, SIGHUP) stops: hosts already sent a shutdown are recorded; `portfleet reboot run`
     (or --resume RUN_ID) continues later and checks their boot times instead of sending a second shutdown.
+    With --shard K/N (and --job NAME) the run reboots its slice, and the same command again resumes
+    that shard's unfinished run (never another shard's).
 
     Exit: 0 all rebooted and compliant, 3 not compliant / left for a later window, 4 a host failed or
     the run stopped, 130 interrupted (143 SIGTERM, 129 SIGHUP), 2 bad input.
@@ -73,13 +78,14 @@ def run_cmd(
         vault=command_keyring(),
         batch=o.share(batch, "--batch"), max_unavailable=o.share(max_unavailable, "--max-unavailable"), delay=delay,
         timeout_down=timeout_down, timeout_up=timeout_up, poll_max=poll_max, max_fail=o.percent(max_fail),
-        ignore_windows=now, wait=wait, forks=forks,
+        ignore_windows=now, wait=wait, forks=forks, shard=shard,
     )
     quiet = o.is_json(output)
     with o.open_store(state) as store:
+        sharding.label(store, shard, job)
         wiring = o.wiring(store, templates, timeout, ca_bundle, not quiet)
         with o.bad_input_exits():
-            previous = session.choose_run(store, resume, fresh)
+            previous = session.choose_run(store, resume, fresh, shard)
             if previous is not None and previous.complete:
                 c.out.print(f"reboot run {previous.run.id} is complete: nothing to resume")
                 raise typer.Exit(c.EXIT_OK)
