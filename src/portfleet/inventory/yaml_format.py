@@ -34,9 +34,11 @@ def parse_yaml(path: Path, builder: InventoryBuilder, keyring: VaultKeyring | No
     parser = _YamlInventory(path, loader, builder)
     items = list(mapping_items(root, loader, path))
     if any(k == "plugin" for k, _, _ in items):
+        # A .yml/.yaml one went to ansible-inventory (plugin_inventory.py); Ansible's auto plugin
+        # reads no other name, and its yaml plugin refuses a top-level 'plugin' key.
         raise InventoryError(
-            "this is an inventory plugin configuration (plugin: ...), which portfleet can't run; "
-            "export a static inventory with `ansible-inventory -i FILE --list --yaml`",
+            "this is an inventory plugin configuration (plugin: ...), and Ansible reads those only from "
+            f"a .yml or .yaml file: rename it to {path.stem}.yml",
             path,
             line_of(next(kn for k, kn, _ in items if k == "plugin")),
         )
@@ -140,10 +142,13 @@ class _YamlInventory:
                 variables.append(
                     (self.var_name(var, var_key), to_python(value_node, self.loader, self.path), self.origin(var_key))
                 )
+        origin = self.origin(key_node)
+        if len(names) > 1:
+            self.b.charge_expansion(len(names), len(variables), origin)
         for name in names:
-            self.b.add_host(name, group, self.origin(key_node), port)
-            for var, value, origin in variables:
-                self.b.set_host_var(name, var, value, origin)
+            self.b.add_host(name, group, origin, port)
+            for var, value, var_origin in variables:
+                self.b.set_host_var(name, var, value, var_origin)
 
 
 def _is_null(node: Node) -> bool:
