@@ -33,10 +33,12 @@ SECTION_TYPES = ("hosts", "vars", "children")
 
 
 # Fast paths of parse_value, same results as literal_eval without its cost (100,000 host lines):
-# a word that starts with a letter and holds no quote is never a literal but True/False/None (names,
-# attributes, subscripts and operators are refused by literal_eval); digits with two dots or more
-# (an IPv4 address) are no number; plain digits without a leading zero are an int.
-_WORD = re.compile(r"[A-Za-z_][^'\"]*")
+# a name-like word (letters, digits, _ . - / : @ %) is never a literal -- literal_eval refuses names,
+# attributes and operators on them -- unless it starts with True/False/None ('True-1j' is a complex
+# number, 'None' is None); digits with two dots or more (an IPv4 address) are no number; plain
+# digits without a leading zero are an int. Anything else (spaces, commas, quotes, '#') takes the
+# slow path. tests/test_fuzz_inventory.py checks these against literal_eval.
+_WORD = re.compile(r"(?!True|False|None)[^\W\d][\w.\-/:@%]*")
 _DOTTED_DIGITS = re.compile(r"[0-9]+\.[0-9]+\.[0-9.]*")
 _PLAIN_INT = re.compile(r"[1-9][0-9]{0,17}|0")
 _LITERAL_NAMES = {"True": True, "False": False, "None": None}
@@ -181,7 +183,7 @@ class _IniParser:
             self.b.add_child(parent, group, Origin(self.path, decl["line"]))
 
     def child_line(self, group: str, line: str, pending: dict[str, dict[str, Any]]) -> None:
-        m = _GROUP_NAME.match(line)
+        m = _GROUP_NAME.match(line) if "=" not in line else None
         if not m:
             # Not quoted back: the line may be a variable (with its password) put in the wrong section.
             what = "a key=value variable, which belongs in a [{0}:vars] section".format(group) if "=" in line else (

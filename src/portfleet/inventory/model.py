@@ -417,6 +417,7 @@ class Inventory:
     groups: dict[str, Group]
     warnings: list[str] = field(default_factory=list)
     _by_name: dict[str, Host] = field(default_factory=dict, repr=False)
+    _members: dict[str, list[Host]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self._by_name = {h.name: h for h in self.hosts}
@@ -432,7 +433,13 @@ class Inventory:
 
     def group_hosts(self, name: str) -> list[Host]:
         """Hosts of a group and of all its descendants, in inventory order."""
-        return [h for h in self.hosts if name in h.groups]
+        if self._members is None:  # one pass over every membership, on first use
+            members: dict[str, list[Host]] = {}
+            for h in self.hosts:
+                for g in h.groups:
+                    members.setdefault(g, []).append(h)
+            self._members = members
+        return list(self._members.get(name, ()))
 
     def select(self, pattern: str | None = None, *, limit: str | None = None) -> list[Host]:
         """Hosts matching an Ansible host pattern (None: all), then narrowed by ``limit``

@@ -52,6 +52,7 @@ class Inventory(Protocol[H]):
     def group_hosts(self, name: str) -> list[H]: ...
 
 _SUBSCRIPT = re.compile(r"^(.+)\[(?:(-?[0-9]{1,18})|([0-9]{1,18})([:-])([0-9]{0,18}))\]$")
+_SEPARATORS = re.compile(r"[\s:]*")
 _COLON_PARTS = re.compile(r"(?:[^\s:\[\]]|\[[^\]]*\])+")
 
 
@@ -71,7 +72,7 @@ def split_host_pattern(pattern: str) -> list[str]:
         ends = [0, *(m.end() for m in matches)]
         starts = [*(m.start() for m in matches), len(pattern)]
         gaps = [pattern[e:s] for e, s in zip(ends, starts)]
-        if any(g.strip(" \t\n\r\f\v:") for g in gaps):
+        if any(not _SEPARATORS.fullmatch(g) for g in gaps):
             raise PatternError(
                 f"the host pattern {pattern!r} has a '[' or ']' without its pair; a subscript is written "
                 "group[0] or group[0:2]; a regex that holds ':' or a lone bracket must end with a comma "
@@ -112,21 +113,27 @@ class _Matcher(Generic[H]):
 
     def evaluate(self, parts: list[str]) -> list[H]:
         hosts: list[H] = []
+        have: set[str] = set()  # names in ``hosts``: a limit file of 10,000 names stays linear
         for part in order_patterns(parts):
             if self.inv.has_host(part):  # a plain host name, resolved directly as Ansible does
-                if part not in {h.name for h in hosts}:
+                if part not in have:
+                    have.add(part)
                     hosts.append(self.inv.host(part))
                 continue
             matched = self.match_one(part)
             if part[0] == "!":
                 names = {h.name for h in matched}
                 hosts = [h for h in hosts if h.name not in names]
+                have -= names
             elif part[0] == "&":
                 names = {h.name for h in matched}
                 hosts = [h for h in hosts if h.name in names]
+                have &= names
             else:
-                have = {h.name for h in hosts}
-                hosts.extend(h for h in matched if h.name not in have)
+                for h in matched:
+                    if h.name not in have:
+                        have.add(h.name)
+                        hosts.append(h)
         return hosts
 
     def match_one(self, part: str) -> list[H]:
