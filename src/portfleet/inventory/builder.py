@@ -21,7 +21,7 @@ MAX_HOSTS = 1_000_000
 MAX_RANGE_EXPANSION = 5_000_000  # hosts x (1 + vars) created by ranges, over the whole inventory
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Origin:
     """Where a var (or a host, or a group) was defined; ``level`` orders merge layers (higher wins);
     ``vault_id`` is set for a var of a vault-encrypted vars file."""
@@ -48,7 +48,7 @@ class RawGroup:
     priority: int = 1  # Ansible's default ansible_group_priority
 
 
-@dataclass
+@dataclass(slots=True)  # a million of them must stay small
 class RawHost:
     name: str
     origin: Origin

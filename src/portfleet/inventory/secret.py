@@ -73,12 +73,16 @@ def _sensitive_name(key: str) -> bool:
 
 
 def protect(value: Any, key: object = None) -> Any:
-    """Copy of ``value`` with every value under a sensitive key (at any depth) wrapped in Secret."""
+    """``value`` with every value under a sensitive key (at any depth) wrapped in Secret: a copy where
+    something is wrapped, ``value`` itself where nothing is (don't mutate the result)."""
     if isinstance(value, Secret):
         return value
     if is_sensitive(key) and value is not None:
         return Secret(value)
     if isinstance(value, dict):
+        # Nearly every dict of an inventory (a host's own vars) has nothing to wrap: keep it as is.
+        if not any(is_sensitive(k) or isinstance(v, (dict, list)) for k, v in value.items()):
+            return value
         return {k: protect(v, k) for k, v in value.items()}
     if isinstance(value, list):
         return [protect(v) for v in value]
