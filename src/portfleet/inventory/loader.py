@@ -24,7 +24,7 @@ connection vars hold no template or vault value.
 
 Size: the garbage collector is paused while loading. An inventory is millions of small containers,
 none of them garbage; CPython's collector would walk them all again and again as they are made
-(100,000 hosts: 2.5 s of 3 s composing the YAML goes to the collector).
+(composing a 100,000-host YAML file: 2.5 s with the collector, 0.6 s without).
 """
 
 from __future__ import annotations

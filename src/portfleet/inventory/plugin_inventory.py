@@ -68,9 +68,13 @@ def plugin_of(path: Path) -> tuple[str, int] | None:
         data = path.read_bytes()
     except OSError:
         return None  # the format parser reports an unreadable file
-    if not _PLUGIN_KEY.search(data):
+    # 'plugin:' at the start of a line; a small file may also say it in flow style ({plugin: x}).
+    if not _PLUGIN_KEY.search(data) and not (len(data) < 1_000_000 and b"plugin" in data[:4096]):
         return None
-    root, loader = load_mapping(path, "an inventory plugin configuration")
+    try:
+        root, loader = load_mapping(path, "an inventory plugin configuration")
+    except InventoryError:
+        return None  # not YAML after all: the format parsers say what is wrong, at its line
     if root is None:
         return None
     for key, key_node, value_node in mapping_items(root, loader, path):

@@ -163,5 +163,8 @@ def _step(bounds: list[str]) -> str:
 
 def expand_host_pattern(pattern: str) -> tuple[list[str], int | None]:
     """A host key of an inventory: ranges expanded, optional ``:port`` split off."""
-    host, port = split_port(pattern.strip())
+    pattern = pattern.strip()
+    if ":" not in pattern and "[" not in pattern:
+        return [pattern], None  # the common case: a plain name, no port, no range
+    host, port = split_port(pattern)
     return expand(host), port

@@ -49,9 +49,15 @@ def parse_yaml(path: Path, builder: InventoryBuilder, keyring: VaultKeyring | No
 class _YamlInventory:
     def __init__(self, path: Path, loader: _Loader, builder: InventoryBuilder) -> None:
         self.path, self.loader, self.b = path, loader, builder
+        self._origins: dict[int, Origin] = {}
 
     def origin(self, node: Node) -> Origin:
-        return Origin(self.path, line_of(node))
+        # One Origin per line: the keys of an anchor merged into 100,000 hosts share theirs.
+        line = line_of(node)
+        found = self._origins.get(line)
+        if found is None:
+            found = self._origins[line] = Origin(self.path, line)
+        return found
 
     def error(self, message: str, node: Node) -> InventoryError:
         return InventoryError(message, self.path, line_of(node))
