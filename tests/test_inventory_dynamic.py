@@ -109,8 +109,9 @@ def test_inventory_script_reads_as_ansible_inventory_list_does(tmp_path, ansible
 
 
 def test_a_script_given_with_i_is_a_cli_source_too(tmp_path):
-    path = script(tmp_path / "inv.py", "META = True\n" + CMDB)
-    done = portfleet("inventory", "list", "-i", str(path), "-l", "web", "--format", "json")
+    script(tmp_path / "inv.py", "META = True\n" + CMDB)
+    # A bare relative name, as typed in the inventory's directory (run as ./inv.py, not looked up on PATH).
+    done = portfleet("inventory", "list", "-i", "inv.py", "-l", "web", "--format", "json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     hosts = {h["name"]: h for h in json.loads(done.stdout)["hosts"]}
     assert sorted(hosts) == ["db01.corp", "web01.corp", "web02.corp"]  # canary is a child of web
@@ -158,6 +159,7 @@ def test_a_hanging_script_is_stopped_at_the_deadline_with_its_children(tmp_path,
         ('{"web": {"hosts": [5]}}', "must hold host names (text), found a number"),
         ('["web01"]', "must be a JSON mapping of groups, found a list"),
         ('{"_meta": {"hostvars": []}}', "'_meta.hostvars' must be a mapping of host names, found a list"),
+        ('{"web": ["a"], "_meta": {}}', "'_meta.hostvars' must be a mapping of host names, found null"),
         ('{"web": ["a"], "_meta": {"hostvars": {"a": [1]}}}', "the vars of host 'a' (in _meta.hostvars) must be a mapping"),
         ('{"w": {"vars": {"ansible_port": ' + "9" * 5000 + "}}}", "not usable JSON: Exceeds the limit (4300 digits)"),
         ("[" * 5000 + "]" * 5000, "nests lists/mappings more than 200 deep"),

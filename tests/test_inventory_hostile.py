@@ -200,3 +200,13 @@ def test_an_unreadable_and_a_vanished_inventory(tmp_path):
         with pytest.raises(InventoryError):
             load_inventory(locked)
     refused(portfleet("inventory", "list", "-i", str(tmp_path / "dir-without-inventory")), "dir-without-inventory")
+
+
+def test_symlink_loops_in_the_inventory_and_in_group_vars_are_read_once(tmp_path):
+    write(tmp_path / "hosts.ini", "[web]\nweb01\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "up").symlink_to(tmp_path)  # the inventory directory inside itself
+    write(tmp_path / "group_vars" / "web" / "main.yml", "role: web\n")
+    (tmp_path / "group_vars" / "web" / "again").symlink_to(tmp_path / "group_vars" / "web")
+    inv = load_inventory(tmp_path)
+    assert [h.name for h in inv.hosts] == ["web01"] and inv.host("web01").vars["role"] == "web"

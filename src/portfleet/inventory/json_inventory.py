@@ -97,12 +97,16 @@ class JsonInventory:
         hostvars: Mapping[str, Any] | None = None
         for name, data in document.items():
             if name == "_meta":
+                # As ansible-core 2.19: a _meta must hold a hostvars mapping (no _meta at all is the
+                # old protocol, --host per host), and a profile, if named, is an inventory_* one.
                 if not isinstance(data, dict):
                     raise self.error(f"'_meta' must be a mapping, found {_type_name(data)}")
-                if "hostvars" in data:
-                    hostvars = data["hostvars"]
-                    if not isinstance(hostvars, dict):
-                        raise self.error(f"'_meta.hostvars' must be a mapping of host names, found {_type_name(hostvars)}")
+                hostvars = data.get("hostvars")
+                if not isinstance(hostvars, dict):
+                    raise self.error(f"'_meta.hostvars' must be a mapping of host names, found {_type_name(hostvars)}")
+                profile = data.get("profile", "inventory_legacy")
+                if not isinstance(profile, str) or not profile.startswith("inventory_"):
+                    raise self.error("'_meta.profile' must name an inventory profile (inventory_legacy)")
                 continue
             self.group(name, data)
         return hostvars

@@ -110,14 +110,25 @@ def _load(text: str, vault: VaultKeyring | None) -> Inventory:
     return from_ansible(source, document, static, (group_layers, host_layers), base, vault, plugin_file)
 
 
-def inventory_files(directory: Path) -> list[Path]:
+def inventory_files(directory: Path, _seen: set[Path] | None = None) -> list[Path]:
+    """The inventory files under ``directory``, in Ansible's order (sorted names, depth first); a
+    directory reached twice (a symlink loop) is read once."""
+    seen = _seen if _seen is not None else set()
+    real = directory.resolve()
+    if real in seen:
+        return []
+    seen.add(real)
+    try:
+        entries = sorted(directory.iterdir(), key=lambda p: p.name)
+    except OSError as exc:
+        raise InventoryError(f"can't read the directory: {exc.strerror or exc}", directory) from None
     files = []
-    for entry in sorted(directory.iterdir(), key=lambda p: p.name):
+    for entry in entries:
         name = entry.name
         if name.startswith(".") or name in IGNORED_NAMES or name.endswith(IGNORED_EXTENSIONS):
             continue
         if entry.is_dir():
-            files.extend(inventory_files(entry))
+            files.extend(inventory_files(entry, seen))
         elif entry.is_file():
             files.append(entry)
     return files

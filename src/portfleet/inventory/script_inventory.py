@@ -57,7 +57,8 @@ def is_inventory_script(path: Path) -> bool:
 
 def _run(path: Path, args: list[str], timeout: float, what: str) -> Finished:
     try:
-        done = run_bounded([str(path), *args], timeout)
+        # Absolute, as Ansible runs it: a bare 'inv.py' would be looked up on PATH instead.
+        done = run_bounded([os.path.abspath(path), *args], timeout)
     except RunFailed as exc:
         raise InventoryError(f"inventory script ({what}): {exc}", path) from None
     if done.returncode != 0:

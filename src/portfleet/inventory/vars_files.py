@@ -34,13 +34,22 @@ class VarsLayer:
     origins: dict[str, Origin] = field(default_factory=dict)
 
 
-def _dir_files(directory: Path) -> list[Path]:
+def _dir_files(directory: Path, _seen: set[Path] | None = None) -> list[Path]:
+    seen = _seen if _seen is not None else set()
+    real = directory.resolve()
+    if real in seen:  # a symlink loop: each directory once
+        return []
+    seen.add(real)
+    try:
+        entries = sorted(directory.iterdir(), key=lambda p: p.name)
+    except OSError as exc:
+        raise InventoryError(f"can't read the directory: {exc.strerror or exc}", directory) from None
     found: list[Path] = []
-    for entry in sorted(directory.iterdir(), key=lambda p: p.name):
+    for entry in entries:
         if entry.name.startswith(".") or entry.name.endswith("~"):
             continue
         if entry.is_dir() and not entry.suffix:
-            found.extend(_dir_files(entry))
+            found.extend(_dir_files(entry, seen))
         elif entry.is_file() and entry.suffix in EXTENSIONS:
             found.append(entry)
     return found

@@ -36,9 +36,12 @@ def parse_yaml(path: Path, builder: InventoryBuilder, keyring: VaultKeyring | No
     if any(k == "plugin" for k, _, _ in items):
         # A .yml/.yaml one went to ansible-inventory (plugin_inventory.py); Ansible's auto plugin
         # reads no other name, and its yaml plugin refuses a top-level 'plugin' key.
+        fix = (f"Ansible reads those only from a .yml or .yaml file: rename it to {path.stem}.yml"
+               if path.suffix.lower() not in (".yml", ".yaml") else
+               "portfleet hands a plugin file to ansible-inventory when it sees 'plugin:' at the start of a "
+               "line of the plain file: write it so (a vault-encrypted plugin file is not handed on)")
         raise InventoryError(
-            "this is an inventory plugin configuration (plugin: ...), and Ansible reads those only from "
-            f"a .yml or .yaml file: rename it to {path.stem}.yml",
+            f"this is an inventory plugin configuration (plugin: ...); {fix}",
             path,
             line_of(next(kn for k, kn, _ in items if k == "plugin")),
         )
