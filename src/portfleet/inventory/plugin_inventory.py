@@ -112,14 +112,14 @@ def find_ansible_inventory() -> str | None:
     return str(beside) if beside.is_file() and os.access(beside, os.X_OK) else None
 
 
-def missing_ansible(plugin_file: Path, plugin: str, line: int) -> InventoryError:
+def missing_ansible(source: Path, plugin_file: Path, plugin: str, line: int) -> InventoryError:
     how = install_hint(plugin)
     where = f" ({COMMAND_ENV} names {os.environ[COMMAND_ENV]!r}, not an executable)" if COMMAND_ENV in os.environ else ""
     return InventoryError(
-        f"this is a configuration of the inventory plugin {plugin!r}, which Ansible evaluates: portfleet runs "
-        f"`ansible-inventory -i {plugin_file} --list`, and ansible-inventory was not found{where}. Install what "
+        f"this is an inventory plugin configuration (plugin: {plugin}), which Ansible evaluates: portfleet runs "
+        f"`ansible-inventory -i {source} --list`, and ansible-inventory was not found{where}. Install what "
         f"it needs ({how}), or export a static inventory where Ansible is installed: "
-        f"ansible-inventory -i {plugin_file} --list --yaml > hosts.yml",
+        f"ansible-inventory -i {source} --list --yaml > hosts.yml",
         plugin_file,
         line,
     )
@@ -130,7 +130,7 @@ def run_ansible_inventory(source: Path, plugin_file: Path, plugin: str, line: in
     """What `ansible-inventory -i SOURCE --list` prints, parsed; InventoryError if it fails."""
     command = find_ansible_inventory()
     if command is None:
-        raise missing_ansible(plugin_file, plugin, line)
+        raise missing_ansible(source, plugin_file, plugin, line)
     env = {k: v for k, v in os.environ.items() if k not in _ENV_DROPPED}
     env.update(_ENV_SET)
     timeout = timeout_from_env()
