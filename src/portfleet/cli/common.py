@@ -40,7 +40,8 @@ InventoryOpt = typer.Option(
     ...,
     "-i",
     "--inventory",
-    help="Ansible inventory: YAML or INI file (or a directory of them). Hosts, groups, vars, ranges.",
+    help="Ansible inventory: a YAML/INI file, an executable inventory script, a plugin file (run through "
+    "ansible-inventory), a directory of these, or a host list such as web01,web02, (trailing comma).",
     show_default=False,
     metavar="INVENTORY",
 )

@@ -1,6 +1,9 @@
-"""Ansible-compatible inventory, pure Python: YAML and INI files, directories, group_vars/host_vars,
-host ranges, Ansible's vars precedence and host patterns (``--limit``), Ansible Vault (vault.py,
-vault_secrets.py, vaulted.py) and Jinja2 in variables, templated lazily per host (resolve.py).
+"""Ansible-compatible inventory: YAML and INI files, directories, group_vars/host_vars, host ranges,
+Ansible's vars precedence and host patterns (``--limit``), Ansible Vault (vault.py, vault_secrets.py,
+vaulted.py), Jinja2 in variables, templated lazily per host (resolve.py), and dynamic sources:
+inventory scripts (script_inventory.py), comma host lists (host_list.py) and inventory plugin files,
+which ansible-inventory evaluates when it is installed (plugin_inventory.py, ansible_result.py).
+See loader.py for how a source is read; bounds against bombs in builder.py, ranges.py, yamlsrc.py.
 
     vault = keyring_from_options(["prod@~/.vault-pass"])     # --vault-id, --vault-password-file, ...
     inv = load_inventory("inventory/example.yml", vault)

@@ -11,11 +11,17 @@ from pathlib import Path
 from typing import Any
 
 from portfleet.inventory.errors import InventoryError
+from portfleet.inventory.numbers import ascii_int
 
 GROUP_PRIORITY_VAR = "ansible_group_priority"
+# Bounds on what an inventory may expand to, checked before the memory is spent (a range such as
+# web[0:100000000], or many ranges, or a range line carrying many vars): a million hosts is past any
+# fleet portfleet is meant for, and each (host, var) pair a range stamps out costs a dict slot.
+MAX_HOSTS = 1_000_000
+MAX_RANGE_EXPANSION = 5_000_000  # hosts x (1 + vars) created by ranges, over the whole inventory
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Origin:
     """Where a var (or a host, or a group) was defined; ``level`` orders merge layers (higher wins);
     ``vault_id`` is set for a var of a vault-encrypted vars file."""
@@ -34,6 +40,7 @@ class RawGroup:
     name: str
     origin: Origin | None = None
     hosts: list[str] = field(default_factory=list)
+    host_set: set[str] = field(default_factory=set, repr=False)  # membership of ``hosts`` in O(1)
     children: list[str] = field(default_factory=list)
     parents: list[str] = field(default_factory=list)
     vars: dict[str, Any] = field(default_factory=dict)
@@ -41,7 +48,7 @@ class RawGroup:
     priority: int = 1  # Ansible's default ansible_group_priority
 
 
-@dataclass
+@dataclass(slots=True)  # a million of them must stay small
 class RawHost:
     name: str
     origin: Origin
@@ -55,6 +62,7 @@ class InventoryBuilder:
         self.groups: dict[str, RawGroup] = {}
         self.hosts: dict[str, RawHost] = {}
         self.warnings: list[str] = []
+        self.range_expansion = 0  # see MAX_RANGE_EXPANSION
         # Ansible's InventoryData starts with 'all' and its child 'ungrouped'.
         self.groups["all"] = RawGroup("all")
         self.groups["ungrouped"] = RawGroup("ungrouped", parents=["all"])
@@ -72,14 +80,14 @@ class InventoryBuilder:
         return group
 
     def ancestors(self, name: str) -> list[str]:
-        seen: list[str] = []
+        seen: dict[str, None] = {}  # ordered set
         todo = list(self.groups[name].parents)
         while todo:
             g = todo.pop()
             if g not in seen:
-                seen.append(g)
+                seen[g] = None
                 todo.extend(self.groups[g].parents)
-        return seen
+        return list(seen)
 
     def _path_down(self, start: str, goal: str) -> list[str]:
         """Names from ``start`` down the child links to ``goal`` (for a loop's error message)."""
@@ -129,20 +137,37 @@ class InventoryBuilder:
                     origin.path,
                     origin.line,
                 )
-            g.priority = int(value)
+            g.priority = ascii_int(value)  # type: ignore[assignment]  # _is_int checked it
             return
         g.vars[key] = value
         g.var_origins[key] = origin
 
     # -- hosts -------------------------------------------------------------------------------
+    def charge_expansion(self, hosts: int, variables: int, origin: Origin) -> None:
+        """Account for a range that stands for ``hosts`` names each given ``variables`` vars; refuse
+        before expanding when the inventory's ranges would stamp out more than MAX_RANGE_EXPANSION."""
+        self.range_expansion += hosts * (1 + variables)
+        if self.range_expansion > MAX_RANGE_EXPANSION or len(self.hosts) + hosts > MAX_HOSTS:
+            raise InventoryError(
+                f"host ranges expand this inventory past portfleet's bound ({MAX_HOSTS:,} hosts, "
+                f"{MAX_RANGE_EXPANSION:,} host variables from ranges): check the range bounds",
+                origin.path,
+                origin.line,
+            )
+
     def add_host(self, name: str, group: str, origin: Origin, port: int | None = None) -> RawHost:
         if not name or not name.strip():
             raise InventoryError("empty host name", origin.path, origin.line)
         host = self.hosts.get(name)
         if host is None:
+            if len(self.hosts) >= MAX_HOSTS:
+                raise InventoryError(
+                    f"the inventory holds more than {MAX_HOSTS:,} hosts, portfleet's bound", origin.path, origin.line
+                )
             host = self.hosts[name] = RawHost(name, origin)
         g = self.groups[group]
-        if name not in g.hosts:
+        if name not in g.host_set:
+            g.host_set.add(name)
             g.hosts.append(name)
         if group not in host.groups:
             host.groups.append(group)
@@ -165,33 +190,43 @@ class InventoryBuilder:
                 self.groups["all"].children.append(name)
         ungrouped = self.groups["ungrouped"]
         for host in self.hosts.values():
-            real = [g for g in host.groups if g not in ("all", "ungrouped")]
+            real = any(g not in ("all", "ungrouped") for g in host.groups)
             if real and "ungrouped" in host.groups:
                 host.groups.remove("ungrouped")
-                ungrouped.hosts.remove(host.name)
+                ungrouped.host_set.discard(host.name)
             elif not real and "ungrouped" not in host.groups:
                 host.groups.append("ungrouped")
-                ungrouped.hosts.append(host.name)
+                ungrouped.host_set.add(host.name)
+        # One pass (list.remove per host would be quadratic): keep the order, drop who left.
+        kept = [h for h in ungrouped.hosts if h in ungrouped.host_set]
+        present = set(kept)
+        kept.extend(h for h in self.hosts if h in ungrouped.host_set and h not in present)
+        ungrouped.hosts = kept
 
     def depths(self) -> dict[str, int]:
         """Longest path from 'all' (depth 0), as Ansible's Group.depth after add_child_group."""
         depth: dict[str, int] = {}
-
-        def visit(name: str) -> int:
-            if name not in depth:
-                parents = self.groups[name].parents
-                depth[name] = 0 if not parents else 1 + max(visit(p) for p in parents)
-            return depth[name]
-
         for name in self.groups:
-            visit(name)
+            # Iterative (a chain of thousands of nested groups must not hit the recursion limit);
+            # the child links have no loop (add_child refuses one), so this ends.
+            stack = [name]
+            while stack:
+                top = stack[-1]
+                if top in depth:
+                    stack.pop()
+                    continue
+                parents = self.groups[top].parents
+                missing = [p for p in parents if p not in depth]
+                if missing:
+                    stack.extend(missing)
+                    continue
+                depth[top] = 1 + max((depth[p] for p in parents), default=-1)
+                stack.pop()
         return depth
 
 
 def _is_int(value: Any) -> bool:
-    if isinstance(value, int):
-        return True
-    return isinstance(value, str) and value.strip().lstrip("-").isdigit()
+    return ascii_int(value) is not None
 
 
 def ansible_groups(groups: Mapping[str, Any]) -> dict[str, list[str]]:

@@ -32,8 +32,37 @@ _GROUP_NAME = re.compile(r"^([^:\]\s]+)\s*(?:#.*)?$")
 SECTION_TYPES = ("hosts", "vars", "children")
 
 
+# Fast paths of parse_value, same results as literal_eval without its cost (100,000 host lines):
+# a name-like word (letters, digits, _ . - / : @ %) is never a literal -- literal_eval refuses names,
+# attributes and operators on them -- unless it starts with True/False/None ('True-1j' is a complex
+# number, 'None' is None); digits with two dots or more (an IPv4 address) are no number; plain
+# digits without a leading zero are an int. Anything else (spaces, commas, quotes, '#') takes the
+# slow path. tests/test_fuzz_inventory.py checks these against literal_eval.
+_WORD = re.compile(r"(?!True|False|None)[^\W\d][\w.\-/:@%]*")
+_DOTTED_DIGITS = re.compile(r"[0-9]+\.[0-9]+\.[0-9.]*")
+_PLAIN_INT = re.compile(r"[1-9][0-9]{0,17}|0")
+_LITERAL_NAMES = {"True": True, "False": False, "None": None}
+# shlex.split is needed only for quotes and backslashes; without them it splits on ' \t\r\n' and a
+# '#' starts a comment anywhere (inside a word too, as shlex with comments=True does).
+_NEEDS_SHLEX = re.compile(r"[\'\"\\]")
+_SHLEX_SPACE = re.compile(r"[ \t\r\n]+")
+
+
+def split_line(line: str) -> list[str]:
+    """shlex.split(line, comments=True), as Ansible's ini plugin splits a host line."""
+    if _NEEDS_SHLEX.search(line) is None:
+        return [token for token in _SHLEX_SPACE.split(line.split("#", 1)[0]) if token]
+    return shlex.split(line, comments=True)
+
+
 def parse_value(text: str) -> Any:
     """Ansible ini plugin's _parse_value: a Python literal if it is one, else the text."""
+    if text in _LITERAL_NAMES:
+        return _LITERAL_NAMES[text]
+    if _WORD.fullmatch(text) or _DOTTED_DIGITS.fullmatch(text):
+        return text
+    if _PLAIN_INT.fullmatch(text):
+        return int(text)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", SyntaxWarning)
@@ -123,8 +152,9 @@ class _IniParser:
                         del pending[group]
                 continue
             if line.startswith("[") and line.endswith("]"):
+                shown = f" {line!r}" if "=" not in line and len(line) <= 80 else ""  # never a value
                 raise self.error(
-                    f"invalid section header {line!r}: a group name has no spaces, ':' or ']' "
+                    f"invalid section header{shown}: a group name has no spaces, ':' or ']' "
                     "(write [name], [name:vars] or [name:children])"
                 )
             if state == "hosts":
@@ -153,9 +183,12 @@ class _IniParser:
             self.b.add_child(parent, group, Origin(self.path, decl["line"]))
 
     def child_line(self, group: str, line: str, pending: dict[str, dict[str, Any]]) -> None:
-        m = _GROUP_NAME.match(line)
+        m = _GROUP_NAME.match(line) if "=" not in line else None
         if not m:
-            raise self.error(f"expected one group name per line in [{group}:children], got {line!r}")
+            # Not quoted back: the line may be a variable (with its password) put in the wrong section.
+            what = "a key=value variable, which belongs in a [{0}:vars] section".format(group) if "=" in line else (
+                "several words or a character a group name can't hold (space, ':' or ']')")
+            raise self.error(f"expected one group name per line in [{group}:children], found {what}")
         child = m.group(1)
         if child not in self.b.groups:
             pending.setdefault(child, {"state": "children", "line": self.lineno, "parents": []})["parents"].append(group)
@@ -179,12 +212,18 @@ class _IniParser:
 
     def host_line(self, group: str, line: str) -> None:
         try:
-            tokens = shlex.split(line, comments=True)
+            tokens = split_line(line)
         except ValueError as exc:
             raise self.error(f"can't split the host line ({exc}): check the quotes") from None
         if not tokens:
             return
         pattern = tokens[0]
+        if "=" in pattern:
+            # Not quoted back: 'ansible_password=...' under [group] instead of [group:vars].
+            raise self.error(
+                f"the line starts with a key=value variable where a host name belongs: in [{group}] each line "
+                f"is 'host [key=value ...]'; group variables go in a [{group}:vars] section"
+            )
         if pattern == "---":
             raise self.error("'---' starts a YAML document: name the file .yml (or .yaml) to read it as YAML")
         if pattern.endswith(":"):
@@ -208,7 +247,10 @@ class _IniParser:
             if not key:
                 raise self.error(f"missing variable name before '=' after host {pattern!r}")
             variables[key] = parse_value(value)
+        origin = self.origin()
+        if len(names) > 1:
+            self.b.charge_expansion(len(names), len(variables), origin)
         for name in names:
-            self.b.add_host(name, group, self.origin(), port)
+            self.b.add_host(name, group, origin, port)
             for key, value in variables.items():
-                self.b.set_host_var(name, key, value, self.origin())
+                self.b.set_host_var(name, key, value, origin)

@@ -24,3 +24,14 @@ def holds_template_marks(value: Any) -> bool:
 def is_template(value: Any) -> bool:
     """True for a string Ansible would template (not ``!unsafe``)."""
     return holds_template_marks(value) and not isinstance(value, UnsafeText)
+
+
+def mark_unsafe(value: Any) -> Any:
+    """``value`` with every string in it (at any depth) made UnsafeText."""
+    if isinstance(value, str):
+        return UnsafeText(value)
+    if isinstance(value, list):
+        return [mark_unsafe(v) for v in value]
+    if isinstance(value, dict):
+        return {k: mark_unsafe(v) for k, v in value.items()}
+    return value

@@ -28,6 +28,7 @@ from portfleet.inventory import patterns
 from portfleet.inventory.builder import Origin
 from portfleet.inventory.errors import InventoryError
 from portfleet.inventory.markers import holds_template_marks, is_template
+from portfleet.inventory.numbers import ascii_int
 from portfleet.inventory.resolve import HostVars, InventoryScope, needs_templating
 from portfleet.inventory.secret import Secret
 from portfleet.inventory.vaulted import VaultValue
@@ -67,6 +68,11 @@ CONNECTION_KEYS = frozenset(
 # ...but not the password: it is resolved only when a run needs it (resolve_password), so listing
 # an inventory needs no vault password.
 CHECKED_KEYS = CONNECTION_KEYS - set(_VARS["password"][0]) - set(_VARS["password"][1])
+# Vars read only as plain text (Host._text) and as a port number (Host._explicit_port).
+_TEXT_KEYS = frozenset(
+    k for option in ("address", "user", "private_key_file") for names in _VARS[option] for k in names
+) | {"ansible_winrm_ca_trust_path", "ansible_winrm_path"}
+_PORT_KEYS = frozenset(_VARS["port"][0] + _VARS["port"][1])
 
 
 def _did_you_mean(text: str | None, choices: tuple[str, ...]) -> str:
@@ -208,9 +214,10 @@ class Host:
             return None
         if isinstance(value, Secret):
             self._text(key, value)
-        if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit())):
-            raise self._error(str(key), f"is {value!r}, not a port: write a number from 1 to 65535")
-        port = int(value)
+        port = ascii_int(value)  # ASCII digits only: '²' passes str.isdigit() but not int()
+        if port is None:
+            shown = repr(value) if len(repr(value)) <= 40 else f"{repr(value)[:40]}..."
+            raise self._error(str(key), f"is {shown}, not a port: write a number from 1 to 65535")
         if not 1 <= port <= 65535:
             raise self._error(str(key), f"is {port}, out of range: a port is a number from 1 to 65535")
         return port
@@ -401,14 +408,36 @@ class Host:
     def password(self) -> Secret | None:
         return self.resolve_password()
 
-    def validate(self) -> None:
+    def validate(self, passed: set[Any] | None = None) -> None:
         """At load: check the typed vars now, so a bad value fails the load with its file:line --
-        unless one of them is templated or encrypted: that host is checked at use (check())."""
+        unless one of them is templated or encrypted: that host is checked at use (check()).
+
+        ``passed``: signatures of var combinations already found good in this load. The outcome of
+        check() depends only on the values (no template is involved here), and the values that
+        differ from host to host are nearly always plain texts (addresses, users) and port numbers,
+        which are checked right here; so for 100,000 hosts check() runs once per distinct rest."""
         raw = self.raw_vars
-        for key in CHECKED_KEYS.intersection(raw):
-            if isinstance(raw[key], VaultValue) or needs_templating(raw[key]):
+        present = CHECKED_KEYS.intersection(raw)
+        signature: list[tuple[str, type, Any]] = []
+        for key in present:
+            value = raw[key]
+            if isinstance(value, VaultValue) or needs_templating(value):
                 return
+            kind = type(value)
+            if key in _TEXT_KEYS and (kind is int or kind is float or (kind is str and "{" not in value)):
+                continue  # what _text() accepts
+            if key in _PORT_KEYS and kind is int and 1 <= value <= 65535:
+                continue  # what _explicit_port() accepts; the port's effect on the scheme is not a check
+            signature.append((key, kind, value))
+        try:
+            ident = frozenset(signature)
+        except TypeError:  # an unhashable value (a list): no shortcut
+            ident = None
+        if passed is not None and ident is not None and ident in passed:
+            return
         self.check()
+        if passed is not None and ident is not None:
+            passed.add(ident)
 
     def check(self) -> None:
         """Resolve and check every typed var (templates evaluated): InventoryError with file:line.
@@ -453,6 +482,7 @@ class Inventory:
     groups: dict[str, Group]
     warnings: list[str] = field(default_factory=list)
     _by_name: dict[str, Host] = field(default_factory=dict, repr=False)
+    _members: dict[str, list[Host]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self._by_name = {h.name: h for h in self.hosts}
@@ -468,7 +498,13 @@ class Inventory:
 
     def group_hosts(self, name: str) -> list[Host]:
         """Hosts of a group and of all its descendants, in inventory order."""
-        return [h for h in self.hosts if name in h.groups]
+        if self._members is None:  # one pass over every membership, on first use
+            members: dict[str, list[Host]] = {}
+            for h in self.hosts:
+                for g in h.groups:
+                    members.setdefault(g, []).append(h)
+            self._members = members
+        return list(self._members.get(name, ()))
 
     def select(self, pattern: str | None = None, *, limit: str | None = None) -> list[Host]:
         """Hosts matching an Ansible host pattern (None: all), then narrowed by ``limit``

@@ -51,7 +51,8 @@ class Inventory(Protocol[H]):
 
     def group_hosts(self, name: str) -> list[H]: ...
 
-_SUBSCRIPT = re.compile(r"^(.+)\[(?:(-?[0-9]+)|([0-9]+)([:-])([0-9]*))\]$")
+_SUBSCRIPT = re.compile(r"^(.+)\[(?:(-?[0-9]{1,18})|([0-9]{1,18})([:-])([0-9]{0,18}))\]$")
+_SEPARATORS = re.compile(r"[\s:]*")
 _COLON_PARTS = re.compile(r"(?:[^\s:\[\]]|\[[^\]]*\])+")
 
 
@@ -64,7 +65,20 @@ def split_host_pattern(pattern: str) -> list[str]:
     elif _is_single_address(pattern):
         parts = [pattern]
     else:
-        parts = _COLON_PARTS.findall(pattern)
+        matches = list(_COLON_PARTS.finditer(pattern))
+        parts = [m.group(0) for m in matches]
+        # Ansible's findall silently drops a '[' or ']' without its pair ('~web[0-9' becomes '~web'):
+        # that selects other hosts than the user meant, so it is refused.
+        ends = [0, *(m.end() for m in matches)]
+        starts = [*(m.start() for m in matches), len(pattern)]
+        gaps = [pattern[e:s] for e, s in zip(ends, starts)]
+        if any(not _SEPARATORS.fullmatch(g) for g in gaps):
+            raise PatternError(
+                f"the host pattern {pattern!r} has a '[' or ']' without its pair; a subscript is written "
+                "group[0] or group[0:2]; a regex that holds ':' or a lone bracket must end with a comma "
+                "(e.g. '~(?:web|db)[0-9,')",
+                pattern,
+            )
     return [p.strip() for p in parts if p.strip()]
 
 
@@ -99,21 +113,27 @@ class _Matcher(Generic[H]):
 
     def evaluate(self, parts: list[str]) -> list[H]:
         hosts: list[H] = []
+        have: set[str] = set()  # names in ``hosts``: a limit file of 10,000 names stays linear
         for part in order_patterns(parts):
             if self.inv.has_host(part):  # a plain host name, resolved directly as Ansible does
-                if part not in {h.name for h in hosts}:
+                if part not in have:
+                    have.add(part)
                     hosts.append(self.inv.host(part))
                 continue
             matched = self.match_one(part)
             if part[0] == "!":
                 names = {h.name for h in matched}
                 hosts = [h for h in hosts if h.name not in names]
+                have -= names
             elif part[0] == "&":
                 names = {h.name for h in matched}
                 hosts = [h for h in hosts if h.name in names]
+                have &= names
             else:
-                have = {h.name for h in hosts}
-                hosts.extend(h for h in matched if h.name not in have)
+                for h in matched:
+                    if h.name not in have:
+                        have.add(h.name)
+                        hosts.append(h)
         return hosts
 
     def match_one(self, part: str) -> list[H]:
@@ -134,12 +154,15 @@ class _Matcher(Generic[H]):
         return hosts
 
     def compile(self, expr: str) -> re.Pattern[str]:
-        if expr.startswith("~"):
-            try:
+        try:
+            if expr.startswith("~"):
                 return re.compile(expr[1:])
-            except re.error as exc:
-                raise self.error(f"invalid regular expression {expr!r}: {exc}") from None
-        return re.compile(fnmatch.translate(expr))
+            return re.compile(fnmatch.translate(expr))
+        except (re.error, OverflowError, RecursionError, ValueError) as exc:
+            what = "regular expression" if expr.startswith("~") else "wildcard pattern"
+            detail = exc.msg if isinstance(exc, re.error) else "too large or nested too deeply"
+            where = f" at position {exc.pos}" if isinstance(exc, re.error) and exc.pos is not None else ""
+            raise self.error(f"invalid {what} {expr!r} in the host pattern: {detail}{where}") from None
 
     def enumerate(self, expr: str) -> tuple[list[str], list[H]]:
         """(matching group names, hosts) as Ansible's _enumerate_matches."""
@@ -210,7 +233,14 @@ def _expand_files(parts: list[str], whole: str, source: Path) -> list[str]:
         path = Path(part[1:])
         if not path.is_file():
             raise PatternError(f"limit file {str(path)!r} does not exist or is not a file", whole, source)
-        text = path.read_text(encoding="utf-8")
+        try:
+            data = path.read_bytes()
+            text = data.decode("utf-8-sig")
+        except OSError as exc:
+            raise PatternError(f"can't read the limit file {str(path)!r}: {exc.strerror or exc}", whole, source) from None
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            raise PatternError(f"the limit file {str(path)}:{line} is not UTF-8 text (save it as UTF-8)", whole, source) from None
         out.extend(line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#"))
     return out
 
@@ -222,7 +252,12 @@ def evaluate(inventory: Inventory[H], pattern: str, *, lenient_exclusions: bool 
     patterns; a user's --limit stays strict so that a typo is caught)."""
     if not pattern or not pattern.strip():
         raise PatternError("the host pattern is empty: give a group, a host, 'all' or e.g. 'web*'", pattern, inventory.source)
-    parts = _expand_files(split_host_pattern(pattern), pattern, inventory.source)
+    try:
+        parts = _expand_files(split_host_pattern(pattern), pattern, inventory.source)
+    except PatternError as exc:
+        if exc.path is None:
+            raise PatternError(exc.message, pattern, inventory.source) from None
+        raise
     if not parts:
         raise PatternError(f"the host pattern {pattern!r} names nothing", pattern, inventory.source)
     return _Matcher(inventory, pattern, lenient_exclusions).evaluate(parts)

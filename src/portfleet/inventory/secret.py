@@ -8,6 +8,7 @@ jinja2 rendering and exception messages all show ``***``; ``json.dumps`` refuses
 
 from __future__ import annotations
 
+import functools
 import hmac
 import re
 from typing import Any
@@ -60,6 +61,11 @@ def is_sensitive(key: object) -> bool:
     """True for var names whose value must be masked (see _SENSITIVE_WORDS / _REFERENCE_SUFFIXES)."""
     if not isinstance(key, str):
         return False
+    return _sensitive_name(key)
+
+
+@functools.lru_cache(maxsize=4096)  # the same few var names, for every host of an inventory
+def _sensitive_name(key: str) -> bool:
     k = key.lower()
     if k.endswith(_REFERENCE_SUFFIXES):
         return False
@@ -67,12 +73,16 @@ def is_sensitive(key: object) -> bool:
 
 
 def protect(value: Any, key: object = None) -> Any:
-    """Copy of ``value`` with every value under a sensitive key (at any depth) wrapped in Secret."""
+    """``value`` with every value under a sensitive key (at any depth) wrapped in Secret: a copy where
+    something is wrapped, ``value`` itself where nothing is (don't mutate the result)."""
     if isinstance(value, Secret):
         return value
     if is_sensitive(key) and value is not None:
         return Secret(value)
     if isinstance(value, dict):
+        # Nearly every dict of an inventory (a host's own vars) has nothing to wrap: keep it as is.
+        if not any(is_sensitive(k) or isinstance(v, (dict, list)) for k, v in value.items()):
+            return value
         return {k: protect(v, k) for k, v in value.items()}
     if isinstance(value, list):
         return [protect(v) for v in value]
@@ -88,3 +98,26 @@ def masked(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [masked(v) for v in value]
     return value
+
+
+# "ansible_password=x", "password: x", '"api_token": "x"' in free text (a program's stderr): the
+# value after a sensitive name (is_sensitive) is masked. Linear: a name starts only where a word
+# starts and is matched possessively, so no position is scanned twice.
+_NAME_AND_SEPARATOR = re.compile(r"""(?<![\w.-])([\w.-]++)["']?\s*+[:=]\s*+""")
+_VALUE = re.compile(r"""(["']?)([^\s"',;}]++)""")
+
+
+def redact_text(text: str) -> str:
+    """``text`` with the value of every ``sensitive_name=value`` / ``name: value`` masked."""
+    out: list[str] = []
+    pos = 0
+    for m in _NAME_AND_SEPARATOR.finditer(text):
+        if m.start() < pos or not is_sensitive(m.group(1)):
+            continue
+        value = _VALUE.match(text, m.end())
+        if value is None:
+            continue
+        out.append(text[pos : m.end()] + value.group(1) + MASK)
+        pos = value.end()
+    out.append(text[pos:])
+    return "".join(out)

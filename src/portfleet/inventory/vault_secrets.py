@@ -110,6 +110,10 @@ class VaultKeyring:
     def add(self, source: VaultIdSource, password: Secret) -> None:
         self._entries.append((source, password))
 
+    def passwords(self) -> list[tuple[str, Secret]]:
+        """(label, password) of each entry, in order: to hand them on to ansible-inventory."""
+        return [(source.label, password) for source, password in self._entries]
+
     def decrypt(self, text: str | bytes, path: Path | str | None, line: int | None, what: str = "vault-encrypted value") -> bytes:
         """The plaintext of ``text``; InventoryError at path:line naming the vault id when no
         password fits, none is given, or the text is not vault text."""

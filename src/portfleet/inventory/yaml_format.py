@@ -34,9 +34,14 @@ def parse_yaml(path: Path, builder: InventoryBuilder, keyring: VaultKeyring | No
     parser = _YamlInventory(path, loader, builder)
     items = list(mapping_items(root, loader, path))
     if any(k == "plugin" for k, _, _ in items):
+        # A .yml/.yaml one went to ansible-inventory (plugin_inventory.py); Ansible's auto plugin
+        # reads no other name, and its yaml plugin refuses a top-level 'plugin' key.
+        fix = (f"Ansible reads those only from a .yml or .yaml file: rename it to {path.stem}.yml"
+               if path.suffix.lower() not in (".yml", ".yaml") else
+               "portfleet hands a plugin file to ansible-inventory when it sees 'plugin:' at the start of a "
+               "line of the plain file: write it so (a vault-encrypted plugin file is not handed on)")
         raise InventoryError(
-            "this is an inventory plugin configuration (plugin: ...), which portfleet can't run; "
-            "export a static inventory with `ansible-inventory -i FILE --list --yaml`",
+            f"this is an inventory plugin configuration (plugin: ...); {fix}",
             path,
             line_of(next(kn for k, kn, _ in items if k == "plugin")),
         )
@@ -47,9 +52,15 @@ def parse_yaml(path: Path, builder: InventoryBuilder, keyring: VaultKeyring | No
 class _YamlInventory:
     def __init__(self, path: Path, loader: _Loader, builder: InventoryBuilder) -> None:
         self.path, self.loader, self.b = path, loader, builder
+        self._origins: dict[int, Origin] = {}
 
     def origin(self, node: Node) -> Origin:
-        return Origin(self.path, line_of(node))
+        # One Origin per line: the keys of an anchor merged into 100,000 hosts share theirs.
+        line = line_of(node)
+        found = self._origins.get(line)
+        if found is None:
+            found = self._origins[line] = Origin(self.path, line)
+        return found
 
     def error(self, message: str, node: Node) -> InventoryError:
         return InventoryError(message, self.path, line_of(node))
@@ -140,10 +151,13 @@ class _YamlInventory:
                 variables.append(
                     (self.var_name(var, var_key), to_python(value_node, self.loader, self.path), self.origin(var_key))
                 )
+        origin = self.origin(key_node)
+        if len(names) > 1:
+            self.b.charge_expansion(len(names), len(variables), origin)
         for name in names:
-            self.b.add_host(name, group, self.origin(key_node), port)
-            for var, value, origin in variables:
-                self.b.set_host_var(name, var, value, origin)
+            self.b.add_host(name, group, origin, port)
+            for var, value, var_origin in variables:
+                self.b.set_host_var(name, var, value, var_origin)
 
 
 def _is_null(node: Node) -> bool:
