@@ -58,23 +58,16 @@ def check_host_ca(host: object) -> None:
         raise CaPathError(f"{getattr(host, 'name', '?')}: ansible_winrm_ca_trust_path {path}: {problem}")
 
 
-def unused_ca_notes(hosts: Iterable[object], ca_bundle: str | None) -> list[str]:
-    """Hosts where a CA path is named but cannot apply: plain HTTP (or validation off), as Ansible ignores it."""
-    plain: list[str] = []
-    for host in hosts:
-        if (getattr(host, "connection", None) or "winrm").lower() not in ("winrm", "psrp"):
-            continue
-        named = getattr(host, "ca_trust_path", None)
-        if named and (getattr(host, "scheme", None) or "http") != "https":
-            plain.append(getattr(host, "name", "?"))
-    notes = []
-    if plain:
-        shown = ", ".join(plain[:5]) + (f" and {len(plain) - 5} more" if len(plain) > 5 else "")
-        notes.append(f"ansible_winrm_ca_trust_path does not apply to {shown}: they use plain HTTP "
-                     "(ansible_winrm_scheme: http), where no certificate is checked")
-    if ca_bundle and not any((getattr(h, "scheme", None) or "http") == "https" for h in hosts):
-        notes.append(f"--ca-bundle {ca_bundle} does not apply: no selected host uses HTTPS")
-    return notes
+def unused_ca_notes(hosts: Iterable[object]) -> list[str]:
+    """WinRM hosts that name a CA path where it cannot apply: plain HTTP, where Ansible ignores it too."""
+    plain = [getattr(h, "name", "?") for h in hosts
+             if (getattr(h, "connection", None) or "winrm").lower() in ("winrm", "psrp")
+             and getattr(h, "ca_trust_path", None) and (getattr(h, "scheme", None) or "http") != "https"]
+    if not plain:
+        return []
+    shown = ", ".join(plain[:5]) + (f" and {len(plain) - 5} more" if len(plain) > 5 else "")
+    return [f"ansible_winrm_ca_trust_path does not apply to {shown}: plain HTTP (ansible_winrm_scheme: http) "
+            "checks no certificate"]
 
 
 def _verify_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:

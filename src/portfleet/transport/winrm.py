@@ -231,7 +231,10 @@ class WinRMSession:
             self._unsignalled = command_id
         except Exception as exc:  # noqa: BLE001 - classified below
             error = self._classify(exc, opening=False)
-            self._drop()
+            if isinstance(exc, TransportError) and exc.kind == "timeout":
+                self.close()  # our own deadline, on a working connection: delete the shell (MaxShellsPerUser)
+            else:
+                self._drop()
             raise error from None
         return Result(command=command, stdout=decode_output(stdout), stderr=decode_output(stderr), exit_code=code)
 

@@ -61,6 +61,7 @@ def rollback(
             c.err.print(f"[yellow]warning:[/yellow] not in {inv_path}, cannot roll back: {', '.join(missing)}")
         if not plans:
             c.fail("no host of that run is left to roll back")
+        c.check_hosts_or_exit(p.host for p in plans)
         if not check:
             c.confirm_changes(len(plans), f"roll back run {full_id}", yes)
             recover_leases(store, full_id)
