@@ -61,6 +61,8 @@ LimitOpt = typer.Option(
     metavar="PATTERN",
 )
 ForksOpt = typer.Option(DEFAULT_FORKS, "-f", "--forks", min=1, max=1000, help="Hosts worked on at once.", metavar="N")
+ProcsOpt = typer.Option(None, "--procs", min=1, max=256, metavar="N", show_default=False,
+                        help="Processes sharing the --forks (each its share of the threads). Default: the cores.")
 StateOpt = typer.Option(
     None,
     "--state",
@@ -94,6 +96,13 @@ CaBundleOpt = typer.Option(
     show_default=False,
     metavar="FILE",
 )
+
+
+def procs_for(procs: Optional[int]) -> int:
+    """--procs, else the cores this process may use."""
+    from portfleet.worker_processes import default_procs
+
+    return procs if procs is not None else default_procs()
 
 
 def state_path(path: "Optional[Path | str]") -> Any:

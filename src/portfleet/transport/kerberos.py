@@ -142,23 +142,39 @@ class RunCredentials:
         self._guard = threading.Lock()
         self._entries: dict[str, _Entry] = {}
         self._count = 0
+        self._forked = False  # in a worker process of --procs (after_fork)
 
     @property
     def ccname(self) -> str:
         return f"DIR:{self.directory}"
 
+    def after_fork(self) -> None:
+        """In a worker process forked by --procs (worker_processes.py): its own locks, and cache names of its own.
+        Each process gets its tickets once per principal (so a wrong password costs at most one failed logon
+        per process); they share the run's collection directory."""
+        self._guard = threading.Lock()
+        for entry in self._entries.values():
+            entry.lock = threading.Lock()
+        self._forked = True
+
     def _new_cache(self) -> Path:
         with self._guard:
             if self._count == 0:
                 # Made on first use, so a run without Kerberos hosts leaves nothing behind; mkdir fails if the
-                # (random) name exists: nobody else's directory is ever used.
+                # (random) name exists: nobody else's directory is ever used, except the run's own when a
+                # sibling worker process made it first (checked: a directory of ours, 0700, no symlink).
                 try:
                     self.directory.mkdir(mode=0o700)
+                except FileExistsError:
+                    if not (self._forked and _private_dir(self.directory)):
+                        raise TransportError("auth_failed", f"cannot create the run's credential cache directory "
+                                                            f"{self.directory}: it exists") from None
                 except OSError as exc:
                     raise TransportError("auth_failed", f"cannot create the run's credential cache directory "
                                                         f"{self.directory}: {exc.strerror}") from None
             self._count += 1
-            return self.directory / f"tkt{self._count}"
+            suffix = f"-{os.getpid()}" if self._forked else ""
+            return self.directory / f"tkt{self._count}{suffix}"
 
     def ensure(self, request: TicketRequest, password: str | None, where: str) -> None:
         """Have a ticket for the principal in the collection, getting it once per run; raise TransportError."""
@@ -250,6 +266,21 @@ class RunCredentials:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
+def _private_dir(path: Path) -> bool:
+    import stat
+
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and stat.S_IMODE(info.st_mode) == 0o700
+
+
+def _after_fork_in_child() -> None:
+    if _installed is not None:
+        _installed.after_fork()
+
+
 _installed: RunCredentials | None = None
 _install_lock = threading.Lock()
 
@@ -265,5 +296,6 @@ def install() -> RunCredentials:
             directory = Path(tempfile.gettempdir()) / f"portfleet-krb5cc-{secrets.token_hex(8)}"
             _installed = RunCredentials(directory, operator, environ)
             os.environ["KRB5CCNAME"] = _installed.ccname
-            atexit.register(_installed.close)
+            atexit.register(_installed.close)  # worker processes leave by os._exit: the run's main process cleans up
+            os.register_at_fork(after_in_child=_after_fork_in_child)
         return _installed

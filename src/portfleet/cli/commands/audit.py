@@ -17,6 +17,7 @@ def audit(
     playbook: Path = c.PlaybookOpt,
     limit: Optional[str] = c.LimitOpt,
     forks: int = c.ForksOpt,
+    procs: Optional[int] = c.ProcsOpt,
     output: c.OutputFormat = typer.Option(
         c.OutputFormat.table, "--format", help="table for people; json (schema portfleet.audit/1) or csv for machines."
     ),
@@ -57,6 +58,7 @@ def audit(
             playbook=str(playbook),
             limit=limit,
             warnings=plans.warnings,
+            procs=c.procs_for(procs),
         )
     if output == c.OutputFormat.json:
         write_json(report.to_json())

@@ -21,6 +21,7 @@ def rollback(
     check: bool = typer.Option(False, "--check", "--dry-run", "-C", help="Show what would be restored; change nothing."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before changing more than one host."),
     forks: int = c.ForksOpt,
+    procs: Optional[int] = c.ProcsOpt,
     output: c.TableOrJson = typer.Option(c.TableOrJson.table, "--format", help="table or json (schema portfleet.rollback/1)."),
     state: Optional[str] = c.StateOpt,
     templates: Optional[Path] = c.TemplatesOpt,
@@ -76,6 +77,7 @@ def rollback(
             progress=progress_for_terminal(output == c.TableOrJson.table),
             inventory=str(inv_path),
             parent_run=full_id,
+            procs=c.procs_for(procs),
         )
     if output == c.TableOrJson.json:
         write_json(report.to_json())
