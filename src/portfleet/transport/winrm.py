@@ -27,7 +27,7 @@ from winrm.exceptions import (
     WinRMTransportError,
 )
 
-from portfleet.transport import kerberos, tls_checks
+from portfleet.transport import kerberos, ntlm_preemptive, tls_checks
 from portfleet.transport import winrs_messages as messages
 from portfleet.transport.base import Result, TransportError, connect_with_retries, decode_output
 from portfleet.transport.ntlm_hash import ntlm_password
@@ -82,17 +82,20 @@ class WinRMTarget:
         return f"{self.scheme}://{address}:{self.port}{self.path}"
 
 
-def _without_environment_lookups(transport: Any) -> None:
-    """requests.Session.trust_env=False on the session pywinrm builds: no *_PROXY/NO_PROXY scan of os.environ and
-    no ~/.netrc lookup on every request (a tenth of the controller's CPU per host). Nothing is lost: the proxy
-    portfleet wants is already in session.proxies (pywinrm puts ansible_winrm_proxy there, or no_proxy=* for
-    none: *_PROXY variables are ignored by design, see WinRMTarget.proxy), and the CA bundle in session.verify.
-    Set before pywinrm's first request (setup_encryption's empty POST) and after build_session, on this
-    transport object only."""
+def _tune_transport(transport: Any) -> None:
+    """Two changes to the requests session pywinrm builds, on this transport object only:
+    - trust_env=False: no *_PROXY/NO_PROXY scan of os.environ and no ~/.netrc lookup on every request (a tenth
+      of the controller's CPU per host). Nothing is lost: the proxy portfleet wants is already in
+      session.proxies (pywinrm puts ansible_winrm_proxy there, or no_proxy=* for none: *_PROXY variables are
+      ignored by design, see WinRMTarget.proxy), and the CA bundle in session.verify.
+    - NTLM over plain HTTP sends its NEGOTIATE in the first request (transport/ntlm_preemptive.py).
+    Both are in place before pywinrm's first request (setup_encryption's empty POST)."""
     build, setup = transport.build_session, transport.setup_encryption
 
     def setup_encryption(session: requests.Session) -> None:
         session.trust_env = False
+        if transport.auth_method == "ntlm":
+            ntlm_preemptive.install(session)
         setup(session)
 
     def build_session() -> requests.Session:
@@ -108,8 +111,8 @@ class WinRMSession:
     """One host, one WinRS shell, opened lazily on the first command.
 
     The WS-Man messages are built by transport.winrs_messages and sent with winrm.Protocol.send_message
-    (pywinrm's authentication, message encryption and fault mapping). Per host: the NTLM handshake (three HTTP
-    requests over HTTP, as pywinrm's setup_encryption makes it), Create, then per command Command + Receive(s),
+    (pywinrm's authentication, message encryption and fault mapping). Per host: the NTLM handshake (two HTTP
+    requests over HTTP: transport/ntlm_preemptive.py), Create, then per command Command + Receive(s),
     and Delete. A finished command's Signal terminate is sent only before the shell's next Command: the Delete
     that closes the shell terminates its commands and frees their resources anyway (MS-WSMV 3.1.4.4.1: "Any
     commands in progress SHOULD be immediately terminated and all resources for the Shell SHOULD be freed"),
@@ -183,7 +186,7 @@ class WinRMSession:
             cert_pem=t.cert_pem,
             cert_key_pem=t.cert_key_pem,
         )
-        _without_environment_lookups(protocol.transport)
+        _tune_transport(protocol.transport)
         try:
             self._shell_id = connect_with_retries(
                 lambda: messages.shell_id_of(self._send(messages.create_shell(t.operation_timeout, UTF8_CODEPAGE))),
