@@ -12,7 +12,8 @@ How, and why the run stays exactly as safe as with threads:
   public methods is replaced by a call sent to the parent, run there on the real object and answered with its
   value or its exception. A journal intent is therefore committed (in the parent) before the child's write is
   sent, and its outcome after, in the same order as in one process; leases, heartbeat and the run row stay the
-  parent's (its pid is the run's controller, as the lease rules expect).
+  parent's (its pid is the run's controller, as the lease rules expect). Process-wide services registered in
+  main_process.py (the run's Kerberos credentials: one kinit per principal per run) are served the same way.
 - Sessions (pywinrm, SSH) are opened by the work itself, in the child: none crosses a fork.
 - Signals: the children ignore SIGINT, SIGTERM and SIGHUP (a terminal's Ctrl-C reaches the whole process group);
   the parent alone decides, as with threads: it stops handing out hosts and keeps serving the children's
@@ -39,6 +40,8 @@ from concurrent.futures import ThreadPoolExecutor
 from multiprocessing import Pipe
 from multiprocessing.connection import Connection, wait
 from typing import Any, Callable, Sequence
+
+from portfleet import main_process
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 MAX_TEXT = 500
@@ -126,7 +129,9 @@ class WorkerProcesses:
     def __init__(self, items: Sequence[Any], work: Callable[[Any], Any], *, procs: int, forks: int,
                  on_result: Callable[[Any, Any], None] | None = None, shared: Sequence[Any] = (),
                  on_lost: Callable[[Any, str], Any] | None = None) -> None:
-        self.items, self.work, self.on_result, self.shared, self.on_lost = items, work, on_result, shared, on_lost
+        self.items, self.work, self.on_result, self.on_lost = items, work, on_result, on_lost
+        # The run's own shared objects, and the process-wide services that must run here (main_process.py).
+        self.shared = list(shared) + [s for s in main_process.registered() if all(s is not o for o in shared)]
         self.procs = max(1, min(procs, forks, len(items)))
         self.forks = forks
         self.children: list[_Child] = []

@@ -38,6 +38,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from portfleet import main_process
 from portfleet.transport.base import TransportError
 
 EXTRA_HINT = "pip install 'portfleet[kerberos]' (pykerberos and gssapi build against libkrb5-dev: apt-get install libkrb5-dev)"
@@ -142,39 +143,23 @@ class RunCredentials:
         self._guard = threading.Lock()
         self._entries: dict[str, _Entry] = {}
         self._count = 0
-        self._forked = False  # in a worker process of --procs (after_fork)
 
     @property
     def ccname(self) -> str:
         return f"DIR:{self.directory}"
 
-    def after_fork(self) -> None:
-        """In a worker process forked by --procs (worker_processes.py): its own locks, and cache names of its own.
-        Each process gets its tickets once per principal (so a wrong password costs at most one failed logon
-        per process); they share the run's collection directory."""
-        self._guard = threading.Lock()
-        for entry in self._entries.values():
-            entry.lock = threading.Lock()
-        self._forked = True
-
     def _new_cache(self) -> Path:
         with self._guard:
             if self._count == 0:
                 # Made on first use, so a run without Kerberos hosts leaves nothing behind; mkdir fails if the
-                # (random) name exists: nobody else's directory is ever used, except the run's own when a
-                # sibling worker process made it first (checked: a directory of ours, 0700, no symlink).
+                # (random) name exists: nobody else's directory is ever used.
                 try:
                     self.directory.mkdir(mode=0o700)
-                except FileExistsError:
-                    if not (self._forked and _private_dir(self.directory)):
-                        raise TransportError("auth_failed", f"cannot create the run's credential cache directory "
-                                                            f"{self.directory}: it exists") from None
                 except OSError as exc:
                     raise TransportError("auth_failed", f"cannot create the run's credential cache directory "
                                                         f"{self.directory}: {exc.strerror}") from None
             self._count += 1
-            suffix = f"-{os.getpid()}" if self._forked else ""
-            return self.directory / f"tkt{self._count}{suffix}"
+            return self.directory / f"tkt{self._count}"
 
     def ensure(self, request: TicketRequest, password: str | None, where: str) -> None:
         """Have a ticket for the principal in the collection, getting it once per run; raise TransportError."""
@@ -266,21 +251,6 @@ class RunCredentials:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def _private_dir(path: Path) -> bool:
-    import stat
-
-    try:
-        info = os.lstat(path)
-    except OSError:
-        return False
-    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and stat.S_IMODE(info.st_mode) == 0o700
-
-
-def _after_fork_in_child() -> None:
-    if _installed is not None:
-        _installed.after_fork()
-
-
 _installed: RunCredentials | None = None
 _install_lock = threading.Lock()
 
@@ -296,6 +266,7 @@ def install() -> RunCredentials:
             directory = Path(tempfile.gettempdir()) / f"portfleet-krb5cc-{secrets.token_hex(8)}"
             _installed = RunCredentials(directory, operator, environ)
             os.environ["KRB5CCNAME"] = _installed.ccname
-            atexit.register(_installed.close)  # worker processes leave by os._exit: the run's main process cleans up
-            os.register_at_fork(after_in_child=_after_fork_in_child)
+            atexit.register(_installed.close)
+            # Worker processes (--procs) ask this process for tickets: still one kinit per principal per run.
+            main_process.register(_installed)
         return _installed
