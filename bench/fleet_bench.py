@@ -230,6 +230,7 @@ def main() -> None:
     ap.add_argument("--ansible-venv", type=Path, default=Path("/tmp/pf-ansible-venv"))
     ap.add_argument("--no-ansible", action="store_true")
     ap.add_argument("--reboot-hosts", type=int, default=10, help="hosts rebooted for the verification figures")
+    ap.add_argument("--no-ops", action="store_true", help="audit columns only (no apply/rollback/diagnose/reboot)")
     ap.add_argument("--first-address", default="127.251.0.1")
     ap.add_argument("--json", type=Path, help="also write every figure to this file")
     ap.add_argument("--naive-worker", nargs=2, metavar=("INVENTORY", "SAMPLE"), help=argparse.SUPPRESS)
@@ -258,6 +259,10 @@ def main() -> None:
                                       "-f", str(args.forks), *procs), args.hosts, lab, prefix, env)
             results["portfleet audit"] = audit
             print(f"portfleet audit: {summary_of(audit)}")
+            if args.procs != 1:
+                results["audit --procs 1"] = measure(portfleet("audit", "-i", inv, "-p", str(PLAYBOOK), "--format",
+                                                               "json", "-f", str(args.forks), "--procs", "1"),
+                                                     args.hosts, lab, prefix, env)
             if args.no_ansible:
                 results["ansible raw"] = "skipped: --no-ansible"
             else:
@@ -271,7 +276,8 @@ def main() -> None:
             sample = min(args.naive_sample, args.hosts)
             results["naive run_cmd"] = measure([sys.executable, __file__, "--naive-worker", inv, str(sample)],
                                                sample, lab, prefix)
-            operations(results, inv, args, procs, hosts, lab, prefix, env)
+            if not args.no_ops:
+                operations(results, inv, args, procs, hosts, lab, prefix, env)
         finally:
             lab_proc.send_signal(signal.SIGTERM)
             lab_proc.wait(60)
@@ -305,7 +311,8 @@ def operations(results: dict[str, Any], inv: str, args: argparse.Namespace, proc
 
 
 def report(results: dict[str, Any], args: argparse.Namespace) -> None:
-    side = {k: results[k] for k in ("portfleet audit", "ansible raw", "naive run_cmd", "start-up (1 host)")}
+    side = {k: results[k] for k in ("portfleet audit", "audit --procs 1", "ansible raw", "naive run_cmd",
+                                    "start-up (1 host)") if k in results}
     print(f"\nAudit of {args.hosts} lab hosts, {args.forks} forks (naive: {args.naive_sample} hosts, serial)")
     print(table(side))
     pf, an, nv = side["portfleet audit"], side["ansible raw"], side["naive run_cmd"]
@@ -319,8 +326,9 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
           f"{TARGETS['conns']:g} connection/host, RSS <= {TARGETS['rss_mb']:g} MB")
     ops = {k.replace("portfleet ", ""): v for k, v in results.items()
            if k in ("portfleet apply", "portfleet rollback", "portfleet diagnose", "reboot verification")}
-    print(f"\nOperations (per host of the run; reboot: {args.reboot_hosts} hosts)")
-    print(table(ops))
+    if ops:
+        print(f"\nOperations (per host of the run; reboot: {args.reboot_hosts} hosts)")
+        print(table(ops))
     if args.json:
         slim = {k: ({kk: vv for kk, vv in v.items() if kk not in ("stdout", "stderr")} if isinstance(v, dict) else v)
                 for k, v in results.items()}
