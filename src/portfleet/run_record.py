@@ -128,8 +128,9 @@ def recorded_rollout(
 
     # Forked before the heartbeat and the progress bar start their threads (worker_processes.py says why).
     workers = WorkerProcesses(plans, one, procs=procs, forks=forks, on_result=done, shared=[store], on_lost=lost)
-    started = procs > 1 and workers.start()
+    started = False
     try:
+        started = procs > 1 and workers.start()
         with Heartbeat(store, run_id) if leases else _no_heartbeat():
             outcome = rollout(
                 plans,
