@@ -179,6 +179,7 @@ def run_converge(
     limit: str | None = None,
     parent_run: str | None = None,
     warnings: list[str] | None = None,
+    procs: int = 1,
 ) -> RunReport:
     return recorded_rollout(
         kind,
@@ -198,4 +199,5 @@ def run_converge(
         parent_run=parent_run,
         warnings=warnings,
         leases=not check,  # --check writes nothing: it takes no lease and is never locked out
+        procs=procs,
     )

@@ -41,6 +41,7 @@ def run_audit(
     playbook: str | None = None,
     limit: str | None = None,
     warnings: list[str] | None = None,
+    procs: int = 1,
 ) -> RunReport:
     return recorded_rollout(
         "audit",
@@ -53,4 +54,5 @@ def run_audit(
         playbook=playbook,
         limit=limit,
         warnings=warnings,
+        procs=procs,
     )

@@ -1,8 +1,10 @@
 """Fan-out over hosts: bounded concurrency, rolling batches, failure threshold, progress, Ctrl-C.
 
 One worker thread per in-flight host (a pywinrm Protocol is not thread-safe, so a host never
-shares its session). Ctrl-C stops new hosts from starting and lets in-flight hosts finish their
-bookkeeping (their journal rows are already written before any write); a second Ctrl-C abandons them.
+shares its session), in this process or, with `workers` (worker_processes.py, --procs N), in N forked
+processes with their share of the forks each. Ctrl-C stops new hosts from starting and lets in-flight
+hosts finish their bookkeeping (their journal rows are already written before any write); a second
+Ctrl-C abandons them.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Callable, Generic, Protocol, Sequence, TypeVar
 
 from portfleet.interrupts import signal_name, signum_of
 from portfleet.shares import parse_share
+from portfleet.worker_processes import WorkerProcesses
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -64,13 +67,18 @@ def fan_out(
     status: Callable[[R], str] = lambda r: "done",
     progress: Progress | None = None,
     on_result: Callable[[T, R], None] | None = None,
+    workers: WorkerProcesses | None = None,
 ) -> list[tuple[T, R]]:
     """Run `work` on every item with at most `forks` in flight; results in completion order.
 
     `work` must not raise for per-host failures (it returns an outcome value); an exception that
-    escapes is a bug and is re-raised after in-flight items finish.
+    escapes is a bug and is re-raised after in-flight items finish. With `workers` (started, holding
+    these items, `work` and `on_result`), the items are worked on in its processes: `work` and
+    `on_result` run there, and `forks` is the processes' threads together.
     """
     progress = progress or NoProgress()
+    if workers is not None:
+        return _fan_out_processes(items, workers, name=name, status=status, progress=progress)
     done: list[tuple[T, R]] = []
     pending = list(items)
     pending.reverse()
@@ -127,6 +135,57 @@ def fan_out(
     return done
 
 
+def _fan_out_processes(
+    items: Sequence[T], workers: WorkerProcesses, *, name: Callable[[T], str], status: Callable[[R], str],
+    progress: Progress,
+) -> list[tuple[T, R]]:
+    """fan_out over forked workers: the same contract. Results are kept by the workers' hub thread as they
+    arrive (no signal lands between a result and its keeping); this thread hands out items and draws progress."""
+    pending = [workers.index_of(item) for item in items]
+    pending.reverse()
+    start = len(workers.completed)
+    shown = 0
+
+    def submit_more() -> None:
+        while pending and not workers.failures and workers.submit(pending[-1]):
+            pending.pop()
+
+    def show() -> None:
+        nonlocal shown
+        fresh = workers.completed_since(start + shown)
+        for index, result in fresh:
+            progress.advance(name(workers.items[index]), status(result))
+        shown += len(fresh)
+
+    def done() -> list[tuple[T, R]]:
+        return [(workers.items[i], r) for i, r in workers.completed_since(start)]
+
+    try:
+        submit_more()
+        while workers.in_flight():
+            workers.wait(0.5)
+            show()
+            submit_more()
+    except KeyboardInterrupt as stop:
+        signum = signum_of(stop)
+        pending.clear()
+        progress.message(
+            f"Interrupted: letting {workers.in_flight()} in-flight host(s) finish their bookkeeping "
+            "(Ctrl-C again to abandon them)"
+        )
+        try:
+            while workers.in_flight():
+                workers.wait(0.5)
+                show()
+        except KeyboardInterrupt:
+            workers.close(wait_for_children=False)
+        raise Interrupted(done(), signum) from None
+    show()
+    if workers.failures:
+        raise workers.failures[0]
+    return done()
+
+
 # -- rolling batches -------------------------------------------------------------------------------
 
 
@@ -165,6 +224,7 @@ def rollout(
     status: Callable[[R], str] = lambda r: "done",
     progress: Progress | None = None,
     on_result: Callable[[T, R], None] | None = None,
+    workers: WorkerProcesses | None = None,
 ) -> RolloutOutcome[T, R]:
     """Batches one after another; stop when a batch's failures exceed the threshold.
 
@@ -179,7 +239,8 @@ def rollout(
         for index, members in enumerate(batches):
             try:
                 results = fan_out(
-                    members, work, forks=forks, name=name, status=status, progress=progress, on_result=on_result
+                    members, work, forks=forks, name=name, status=status, progress=progress, on_result=on_result,
+                    workers=workers,
                 )
             except Interrupted as stop:
                 outcome.results.extend(stop.done)

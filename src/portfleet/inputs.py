@@ -14,6 +14,7 @@ from typing import Any, Iterable
 from portfleet.desired import DesiredStates, build_desired
 from portfleet.inventory import InventoryError, load_inventory
 from portfleet.playbook import Playbook, PlaybookError, load_playbook
+from portfleet.transport.tls_checks import CaPathError, check_host_ca
 
 
 class InputError(ValueError):
@@ -39,12 +40,14 @@ def playbook_input(path: Path) -> Playbook:
 
 
 def check_hosts(hosts: Iterable[Any]) -> None:
-    """Each host's address, user, port and password evaluated now (see the module doc)."""
+    """Each host's address, user, port and password evaluated now (see the module doc), and the CA bundle it
+    names found (transport/tls_checks.py)."""
     try:
         for host in hosts:
             host.check()
             host.resolve_password()
-    except InventoryError as exc:
+            check_host_ca(host)
+    except (InventoryError, CaPathError) as exc:
         raise InputError(str(exc)) from None
 
 

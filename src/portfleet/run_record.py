@@ -10,6 +10,11 @@ and is reported `locked`, naming the holder. While the run works its heartbeat r
 A lease whose host's work never finished (a second Ctrl-C abandons in-flight hosts, a crash, a
 SIGKILL) is left to expire or to be recovered once the process is gone (state/leases.py): its
 host may still be written by a thread of this process until then.
+
+With `procs` > 1 the hosts are worked on in forked processes (worker_processes.py): each host's work and its
+bookkeeping (`done` below) run there, and every store call they make is run by this process, the run's
+one writer, in the same order as with threads. A worker process that dies costs its in-flight hosts an
+`error` row saying so (`lost`), never a missing or doubled host.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Any, Callable
 
 from portfleet.desired import DesiredState
 from portfleet.engine import Progress, rollout
+from portfleet.worker_processes import WorkerProcesses
 from portfleet.models import HostReport, HostStatus, RunReport, facts_json
 from portfleet.state import Heartbeat, Lease, Store
 from portfleet.transport.base import TransportError
@@ -29,10 +35,13 @@ MAX_BUG_TEXT = 300  # an unexpected exception's text is cut: it may quote a host
 
 def known_pending(store: Store, name: str, boot_time: datetime | None) -> dict[str, datetime]:
     """Settings written to `name` that still wait for a boot, after dropping those the host's last
-    boot made effective (a boot after the write: DESIGN, Windows sets no flag for these)."""
-    if boot_time is not None:
+    boot made effective (a boot after the write: DESIGN, Windows sets no flag for these). A host with nothing
+    pending costs one read, not a write transaction (and, with --procs, one call to the writing process)."""
+    pending = store.pending_reboots(name)
+    if pending and boot_time is not None:
         store.clear_pending_reboots(name, boot_time)
-    return {p.setting: p.applied_at for p in store.pending_reboots(name)}
+        pending = store.pending_reboots(name)
+    return {p.setting: p.applied_at for p in pending}
 
 
 def failure_report(plan: DesiredState, error: BaseException) -> HostReport:
@@ -95,6 +104,7 @@ def recorded_rollout(
     parent_run: str | None = None,
     warnings: list[str] | None = None,
     leases: bool = False,
+    procs: int = 1,
 ) -> RunReport:
     """`work(plan, run_id)` over the plans, kept in the store as the module doc says."""
     run_id = store.start_run(
@@ -102,16 +112,29 @@ def recorded_rollout(
     )
     safe_work = guarded(leased(work, store) if leases else work)
 
+    def one(plan: DesiredState) -> HostReport:
+        return safe_work(plan, run_id)
+
     def done(plan: DesiredState, report: HostReport) -> None:
         record(store, run_id, report)
         if leases:
             store.release_lease(run_id, plan.name)  # only this run's own lease, if it holds one
 
+    def lost(plan: DesiredState, reason: str) -> HostReport:
+        report = HostReport(plan.name, plan.host.address, HostStatus.ERROR,
+                            f"{reason}; what it wrote is in the journal: run `portfleet audit` to see the host")
+        done(plan, report)
+        return report
+
+    # Forked before the heartbeat and the progress bar start their threads (worker_processes.py says why).
+    workers = WorkerProcesses(plans, one, procs=procs, forks=forks, on_result=done, shared=[store], on_lost=lost)
+    started = False
     try:
+        started = procs > 1 and workers.start()
         with Heartbeat(store, run_id) if leases else _no_heartbeat():
             outcome = rollout(
                 plans,
-                lambda p: safe_work(p, run_id),
+                one,
                 failed=lambda r: r.failed,
                 batch=batch,
                 max_fail_percentage=max_fail_percentage,
@@ -120,10 +143,14 @@ def recorded_rollout(
                 status=lambda r: str(r.status),
                 progress=progress,
                 on_result=done,
+                workers=workers if started else None,
             )
     except BaseException as exc:  # a bug, not a host failure: the run row must not stay "running"
         store.finish_run(run_id, "failed", {"error": f"{type(exc).__name__}: {exc}"[:500]})
         raise
+    finally:
+        if started:
+            workers.close()
     order = {p.name: i for i, p in enumerate(plans)}
     hosts = sorted((r for _, r in outcome.results), key=lambda r: order[r.name])
     report = RunReport(

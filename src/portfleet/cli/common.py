@@ -62,6 +62,8 @@ LimitOpt = typer.Option(
     metavar="PATTERN",
 )
 ForksOpt = typer.Option(DEFAULT_FORKS, "-f", "--forks", min=1, max=1000, help="Hosts worked on at once.", metavar="N")
+ProcsOpt = typer.Option(None, "--procs", min=1, max=256, metavar="N", show_default=False,
+                        help="Processes sharing the --forks (each its share of the threads). Default: the cores.")
 StateOpt = typer.Option(
     None,
     "--state",
@@ -95,6 +97,13 @@ CaBundleOpt = typer.Option(
     show_default=False,
     metavar="FILE",
 )
+
+
+def procs_for(procs: Optional[int]) -> int:
+    """--procs, else the cores this process may use."""
+    from portfleet.worker_processes import default_procs
+
+    return procs if procs is not None else default_procs()
 
 
 def state_path(path: "Optional[Path | str]") -> Any:
@@ -145,19 +154,31 @@ def build_plans_or_exit(inventory: Any, playbook: Any, limit: Optional[str]) -> 
     from portfleet.inputs import InputError, desired_input
 
     try:
-        return desired_input(inventory, playbook, limit)
+        plans = desired_input(inventory, playbook, limit)
     except InputError as exc:
         fail(str(exc))
+    note_unused_ca(p.host for p in plans.hosts)
+    return plans
+
+
+def note_unused_ca(hosts: Any) -> None:
+    """A CA path on a plain-HTTP host is not used (as in Ansible): said once, not silently ignored."""
+    from portfleet.transport.tls_checks import unused_ca_notes
+
+    for note in unused_ca_notes(list(hosts)):
+        err.print(f"note: {note}", style="yellow", soft_wrap=True, markup=False)
 
 
 def check_hosts_or_exit(hosts: Any) -> None:
     """Before any host is contacted (inputs.check_hosts): a bad template or vault value is exit 2."""
     from portfleet.inputs import InputError, check_hosts
 
+    hosts = list(hosts)
     try:
         check_hosts(hosts)
     except InputError as exc:
         fail(str(exc))
+    note_unused_ca(hosts)
 
 
 def renderer(templates: Optional[Path]) -> Any:
@@ -183,11 +204,22 @@ def confirm_changes(count: int, what: str, yes: bool) -> None:
         raise typer.Exit(EXIT_OK)
 
 
+def check_ca_bundle_or_exit(ca_bundle: Optional[str]) -> None:
+    """--ca-bundle names a readable file or directory, or the command ends (exit 2) before any host is contacted."""
+    from portfleet.transport.tls_checks import CaPathError, check_ca_bundle
+
+    try:
+        check_ca_bundle(ca_bundle)
+    except CaPathError as exc:
+        fail(str(exc))
+
+
 def open_sessions(timeout: int, ca_bundle: Optional[str], ask_pass: bool = False) -> Any:
     """The session factory of a run; -k asks for the password once, before any host is contacted."""
     from portfleet.inventory import Secret
     from portfleet.transport.factory import ConnectOptions, session_factory
 
+    check_ca_bundle_or_exit(ca_bundle)
     prompted = None
     if ask_pass:
         if not sys.stdin.isatty():

@@ -15,6 +15,7 @@ from portfleet.diagnose.trend import apply_trend, trend_of
 from portfleet.engine import Interrupted, Progress, fan_out
 from portfleet.render import Renderer
 from portfleet.transport.base import Session, TransportError
+from portfleet.worker_processes import WorkerProcesses
 
 
 def rank(hosts: Iterable[HostDiagnosis]) -> list[HostDiagnosis]:
@@ -57,23 +58,34 @@ def run_diagnose(
     inventory: str | None = None,
     playbook: str | None = None,
     warnings: Sequence[str] = (),
+    procs: int = 1,
 ) -> tuple[DiagnoseReport, dict[str, Collected]]:
-    """Diagnose every host (bounded concurrency); results ranked by risk, worst first."""
+    """Diagnose every host (bounded concurrency; `procs` forked processes, engine.py); ranked by risk, worst first."""
     desired = desired or {}
+
+    def one(h: Any) -> tuple[HostDiagnosis, Collected | None]:
+        return diagnose_host(h, open_session, renderer, days=days, desired=desired.get(h.name))
+
+    workers = WorkerProcesses(hosts, one, procs=procs, forks=forks,  # forked before the progress bar's thread
+                              on_lost=lambda h, why: (failure(h, RuntimeError(why)), None))
+    started = procs > 1 and workers.start()
     if progress is not None:
         progress.start(len(hosts), "diagnose")
     try:
         done = fan_out(
             hosts,
-            lambda h: diagnose_host(h, open_session, renderer, days=days, desired=desired.get(h.name)),
+            one,
             forks=forks,
             name=lambda h: h.name,
             status=lambda r: r[0].status if r[0].failed else r[0].verdict,
             progress=progress,
+            workers=workers if started else None,
         )
     finally:
         if progress is not None:
             progress.stop()
+        if started:
+            workers.close()
     collected = {host.name: got for host, (_, got) in done if got is not None}
     report = DiagnoseReport(
         hosts=rank(d for _, (d, _) in done),

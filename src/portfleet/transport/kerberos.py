@@ -38,6 +38,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from portfleet import main_process
 from portfleet.transport.base import TransportError
 
 EXTRA_HINT = "pip install 'portfleet[kerberos]' (pykerberos and gssapi build against libkrb5-dev: apt-get install libkrb5-dev)"
@@ -266,4 +267,6 @@ def install() -> RunCredentials:
             _installed = RunCredentials(directory, operator, environ)
             os.environ["KRB5CCNAME"] = _installed.ccname
             atexit.register(_installed.close)
+            # Worker processes (--procs) ask this process for tickets: still one kinit per principal per run.
+            main_process.register(_installed)
         return _installed

@@ -11,10 +11,12 @@ authentication sends the client certificate over HTTPS (the host maps it to an a
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import requests
 import winrm
@@ -25,8 +27,10 @@ from winrm.exceptions import (
     WinRMTransportError,
 )
 
-from portfleet.transport import kerberos
+from portfleet.transport import kerberos, ntlm_preemptive, tls_checks
+from portfleet.transport import winrs_messages as messages
 from portfleet.transport.base import Result, TransportError, connect_with_retries, decode_output
+from portfleet.transport.ntlm_hash import ntlm_password
 
 # UTF-8 output from the WinRS shell; tools that ignore the code page are decoded with the OEM
 # fallback (transport.base.decode_output).
@@ -78,14 +82,49 @@ class WinRMTarget:
         return f"{self.scheme}://{address}:{self.port}{self.path}"
 
 
+def _tune_transport(transport: Any) -> None:
+    """Two changes to the requests session pywinrm builds, on this transport object only:
+    - trust_env=False: no *_PROXY/NO_PROXY scan of os.environ and no ~/.netrc lookup on every request (a tenth
+      of the controller's CPU per host). Nothing is lost: the proxy portfleet wants is already in
+      session.proxies (pywinrm puts ansible_winrm_proxy there, or no_proxy=* for none: *_PROXY variables are
+      ignored by design, see WinRMTarget.proxy), and the CA bundle in session.verify.
+    - NTLM over plain HTTP sends its NEGOTIATE in the first request (transport/ntlm_preemptive.py).
+    Both are in place before pywinrm's first request (setup_encryption's empty POST)."""
+    build, setup = transport.build_session, transport.setup_encryption
+
+    def setup_encryption(session: requests.Session) -> None:
+        session.trust_env = False
+        if transport.auth_method == "ntlm":
+            ntlm_preemptive.install(session)
+        setup(session)
+
+    def build_session() -> requests.Session:
+        session = build()
+        session.trust_env = False
+        return session
+
+    transport.setup_encryption = setup_encryption
+    transport.build_session = build_session
+
+
 class WinRMSession:
-    """One host, one WinRS shell, opened lazily on the first command."""
+    """One host, one WinRS shell, opened lazily on the first command.
+
+    The WS-Man messages are built by transport.winrs_messages and sent with winrm.Protocol.send_message
+    (pywinrm's authentication, message encryption and fault mapping). Per host: the NTLM handshake (two HTTP
+    requests over HTTP: transport/ntlm_preemptive.py), Create, then per command Command + Receive(s),
+    and Delete. A finished command's Signal terminate is sent only before the shell's next Command: the Delete
+    that closes the shell terminates its commands and frees their resources anyway (MS-WSMV 3.1.4.4.1: "Any
+    commands in progress SHOULD be immediately terminated and all resources for the Shell SHOULD be freed"),
+    so the last command costs no Signal round trip.
+    """
 
     def __init__(self, target: WinRMTarget) -> None:
         self.target = target
         self.host = target.host
         self._protocol: winrm.Protocol | None = None
         self._shell_id: str | None = None
+        self._unsignalled: str | None = None  # a finished command not yet told to terminate
         if target.scheme == "http" and target.transport == "basic" and not target.allow_unencrypted:
             # DESIGN: Basic over plain HTTP sends the password in clear text; refused unless the
             # inventory says portfleet_allow_unencrypted: true for this host.
@@ -100,6 +139,11 @@ class WinRMSession:
                                              f"{kerberos.EXTRA_HINT}")
         if target.transport == "certificate":
             self._check_certificate(target)
+        if target.scheme == "https" and target.cert_validation and target.ca_trust_path:
+            problem = tls_checks.ca_path_problem(target.ca_trust_path)
+            if problem:  # the CLI refuses this before the run (exit 2); a library caller hears it here
+                raise TransportError("tls", f"{target.host}: CA bundle {target.ca_trust_path}: {problem}; "
+                                            "the host was not contacted")
 
     @staticmethod
     def _check_certificate(t: WinRMTarget) -> None:
@@ -126,7 +170,8 @@ class WinRMSession:
             endpoint=t.endpoint,
             transport=t.transport,
             username=t.username,
-            password=t.password,
+            # NTLM: the LM:NT hash form pyspnego takes in the password's place, computed once (ntlm_hash.py).
+            password=ntlm_password(t.password) if t.transport == "ntlm" else t.password,
             server_cert_validation="validate" if t.cert_validation else "ignore",
             # None: requests' default trust store; a path: that CA bundle. (pywinrm's default,
             # "legacy_requests", silently takes REQUESTS_CA_BUNDLE from the environment.)
@@ -141,9 +186,10 @@ class WinRMSession:
             cert_pem=t.cert_pem,
             cert_key_pem=t.cert_key_pem,
         )
+        _tune_transport(protocol.transport)
         try:
             self._shell_id = connect_with_retries(
-                lambda: protocol.open_shell(codepage=UTF8_CODEPAGE),
+                lambda: messages.shell_id_of(self._send(messages.create_shell(t.operation_timeout, UTF8_CODEPAGE))),
                 lambda exc: self._classify(exc, opening=True),
                 t.connect_retries,
             )
@@ -151,10 +197,15 @@ class WinRMSession:
             self._drop()
             raise
 
+    def _send(self, message: str) -> bytes:
+        assert self._protocol is not None
+        return self._protocol.send_message(message)
+
     def close(self) -> None:
         if self._protocol is not None and self._shell_id is not None:
             try:
-                self._protocol.close_shell(self._shell_id)
+                # Delete ends the shell and every command in it (see the class doc): no Signal first.
+                self._send(messages.delete_shell(self._shell_id, self.target.operation_timeout))
             except Exception:  # noqa: BLE001 - the host may be gone (rebooting); nothing to keep
                 pass
         self._drop()
@@ -167,6 +218,7 @@ class WinRMSession:
                 pass
         self._protocol = None
         self._shell_id = None
+        self._unsignalled = None
 
     # -- commands ----------------------------------------------------------------------------
     def run(self, command: str) -> Result:
@@ -174,40 +226,52 @@ class WinRMSession:
             self._open()
         assert self._protocol is not None and self._shell_id is not None
         try:
-            command_id = self._protocol.run_command(self._shell_id, command)
+            if self._unsignalled is not None:
+                self._terminate(self._unsignalled)  # the previous command ended; release it before the next
+            command_id = messages.command_id_of(
+                self._send(messages.command(self._shell_id, command, self.target.operation_timeout)))
             stdout, stderr, code = self._receive_all(command_id)
-            try:
-                self._protocol.cleanup_command(self._shell_id, command_id)
-            except WinRMError:
-                pass  # the command already ended; a failed Signal changes nothing
+            self._unsignalled = command_id
         except Exception as exc:  # noqa: BLE001 - classified below
             error = self._classify(exc, opening=False)
-            self._drop()
+            if isinstance(exc, TransportError) and exc.kind == "timeout":
+                self.close()  # our own deadline, on a working connection: delete the shell (MaxShellsPerUser)
+            else:
+                self._drop()
             raise error from None
         return Result(command=command, stdout=decode_output(stdout), stderr=decode_output(stderr), exit_code=code)
 
+    def _terminate(self, command_id: str) -> None:
+        assert self._shell_id is not None
+        self._unsignalled = None
+        try:
+            self._send(messages.signal_terminate(self._shell_id, command_id, self.target.operation_timeout))
+        except WinRMError:
+            pass  # the command already ended; a failed Signal changes nothing
+
     def _receive_all(self, command_id: str) -> tuple[bytes, bytes, int]:
-        """Receive until Done, but not forever: pywinrm's get_command_output re-sends Receive after
-        every OperationTimeout fault without end, so a hung command would hold its host (and a fork)
-        for good. Past command_timeout the command is terminated and the host reported."""
-        assert self._protocol is not None and self._shell_id is not None
+        """Receive until Done, but not past portfleet_command_timeout: each Receive asks the host to answer
+        within what is left of it (its OperationTimeout; at least 1 s, WS-Man's unit here), so a hung command
+        is terminated and reported about a second after its timeout, not up to --timeout later (pywinrm's
+        get_command_output re-sends Receive after every TimedOut fault without end)."""
+        assert self._shell_id is not None
         deadline = time.monotonic() + self.target.command_timeout
         out: list[bytes] = []
         err: list[bytes] = []
         while True:
+            left = deadline - time.monotonic()
+            wait = max(1, min(self.target.operation_timeout, math.ceil(left)))
             try:
-                chunk_out, chunk_err, code, done = self._protocol.get_command_output_raw(self._shell_id, command_id)
+                got = messages.received(self._send(messages.receive(self._shell_id, command_id, wait)))
             except WinRMOperationTimeoutError:
-                chunk_out, chunk_err, code, done = b"", b"", -1, False  # no output yet; still running
-            out.append(chunk_out)
-            err.append(chunk_err)
-            if done:
-                return b"".join(out), b"".join(err), code
+                got = None  # no output yet; still running
+            if got is not None:
+                out.append(got.stdout)
+                err.append(got.stderr)
+                if got.done:
+                    return b"".join(out), b"".join(err), got.exit_code
             if time.monotonic() >= deadline:
-                try:
-                    self._protocol.cleanup_command(self._shell_id, command_id)
-                except WinRMError:
-                    pass
+                self._terminate(command_id)
                 raise TransportError(
                     "timeout",
                     f"{self.target.host} ({self.target.endpoint}): command still running after "
@@ -241,8 +305,10 @@ class WinRMSession:
             return TransportError("auth_failed", f"{where}: the host refused the client certificate {t.cert_pem} in "
                                                  "the TLS handshake (not issued by a CA the host trusts?)")
         if isinstance(exc, requests.exceptions.SSLError):
-            hint = "; set ansible_winrm_ca_trust_path to the CA bundle" if t.cert_validation else ""
-            return TransportError("tls", f"{where}: TLS certificate not trusted{hint}")
+            what = tls_checks.describe_certificate_failure(exc, address=t.address, ca_path=t.ca_trust_path)
+            return TransportError("tls", f"{where}: {what}")
+        if isinstance(exc, messages.MessageError):
+            return TransportError("protocol", f"{where}: {exc}")
         if isinstance(exc, (requests.exceptions.ConnectTimeout,)):
             return TransportError("unreachable", f"{where}: connection timed out")
         if isinstance(exc, requests.exceptions.ConnectionError):

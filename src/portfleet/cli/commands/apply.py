@@ -32,6 +32,7 @@ def apply(
     ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before changing more than one host."),
     forks: int = c.ForksOpt,
+    procs: Optional[int] = c.ProcsOpt,
     output: c.TableOrJson = typer.Option(c.TableOrJson.table, "--format", help="table for people, json (schema portfleet.apply/1) for machines."),
     state: Optional[str] = c.StateOpt,
     templates: Optional[Path] = c.TemplatesOpt,
@@ -87,6 +88,7 @@ def apply(
             playbook=str(playbook),
             limit=limit,
             warnings=plans.warnings,
+            procs=c.procs_for(procs),
         )
     if output == c.TableOrJson.json:
         write_json(report.to_json())

@@ -18,6 +18,7 @@ def audit(
     playbook: Path = c.PlaybookOpt,
     limit: Optional[str] = c.LimitOpt,
     forks: int = c.ForksOpt,
+    procs: Optional[int] = c.ProcsOpt,
     output: c.OutputFormat = typer.Option(
         c.OutputFormat.table, "--format", help="table for people; json (schema portfleet.audit/1) or csv for machines."
     ),
@@ -62,6 +63,7 @@ def audit(
             playbook=str(playbook),
             limit=limit,
             warnings=plans.warnings,
+            procs=c.procs_for(procs),
         )
     if output == c.OutputFormat.json:
         write_json(report.to_json())

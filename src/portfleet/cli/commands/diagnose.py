@@ -38,6 +38,7 @@ def diagnose(
         None, "--count", min=1, help="With --watch: stop after N samples in all (default: until Ctrl-C).", show_default=False
     ),
     forks: int = c.ForksOpt,
+    procs: Optional[int] = c.ProcsOpt,
     templates: Optional[Path] = c.TemplatesOpt,
     timeout: int = c.TimeoutOpt,
     ca_bundle: Optional[str] = c.CaBundleOpt,
@@ -83,7 +84,7 @@ def diagnose(
         report, collected = run_diagnose(
             hosts, open_session=open_session, renderer=renderer, days=days, forks=forks, desired=desired,
             progress=progress_for_terminal(as_table), inventory=str(inventory),
-            playbook=str(playbook) if playbook else None, warnings=warnings,
+            playbook=str(playbook) if playbook else None, warnings=warnings, procs=c.procs_for(procs),
         )
     except Interrupted as stop:
         store.close()

@@ -22,6 +22,7 @@ def rollback(
     check: bool = typer.Option(False, "--check", "--dry-run", "-C", help="Show what would be restored; change nothing."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before changing more than one host."),
     forks: int = c.ForksOpt,
+    procs: Optional[int] = c.ProcsOpt,
     output: c.TableOrJson = typer.Option(c.TableOrJson.table, "--format", help="table or json (schema portfleet.rollback/1)."),
     state: Optional[str] = c.StateOpt,
     templates: Optional[Path] = c.TemplatesOpt,
@@ -88,6 +89,7 @@ def rollback(
             c.err.print(f"[yellow]warning:[/yellow] not in {inv_path}, cannot roll back: {', '.join(missing)}")
         if not plans:
             c.fail(f"no host of {what} is left to roll back")
+        c.check_hosts_or_exit(p.host for p in plans)
         if not check:
             c.confirm_changes(len(plans), f"roll back {what}", yes)
             for run in runs:
@@ -103,6 +105,7 @@ def rollback(
             progress=progress_for_terminal(output == c.TableOrJson.table),
             inventory=str(inv_path),
             parent_run=full_id,
+            procs=c.procs_for(procs),
         )
     if output == c.TableOrJson.json:
         write_json(report.to_json())

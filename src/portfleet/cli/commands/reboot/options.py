@@ -100,6 +100,7 @@ def share(text: Optional[str], flag: str) -> Optional[Share]:
 def connect(timeout: int, ca_bundle: Optional[str], *, poll: bool = False) -> Any:
     from portfleet.transport.factory import ConnectOptions, session_factory
 
+    c.check_ca_bundle_or_exit(ca_bundle)
     if poll:
         # While waiting for a reboot each attempt is one quick connect: the backoff is the executor's.
         return session_factory(ConnectOptions(connect_timeout=5.0, operation_timeout=timeout, connect_retries=0,
