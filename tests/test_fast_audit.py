@@ -194,3 +194,19 @@ def test_effective_of_a_pending_value_is_what_windows_uses_until_the_next_boot(d
     assert double.advance(1) == [("down", "web-02")] and double.advance(120) == [("up", "web-02")]
     tw = settings_of(audit(double, store, sixty, limit="web-02"), "web-02")["TcpTimedWaitDelay"]
     assert (tw["status"], tw["actual"], tw["effective"]) == ("ok", 60, 60)
+
+
+def test_a_hosts_output_that_looks_like_rich_markup_is_shown_as_text(double, store, capsys):
+    from portfleet.cli.render.run_view import print_run
+    from portfleet.read_host import read_command
+
+    name = double.names[0]
+    host = next(h for h in double.inventory().hosts if h.name == name)
+    real = double.lab_host(name).execute(read_command(Renderer(), host)).stdout
+    cut = real.index("\n", real.index("PORTFLEET:BEGIN:MaxUserPort")) + 1
+    double.garbage_on(name, text=real[:cut] + "[/red] [bold]not markup\r\n" + real[cut:])
+    report = audit(double, store)
+    detail = next(h for h in report.hosts if h.name == name).detail
+    assert "[/red] [bold]not markup" in detail
+    print_run(report)  # once: rich read "[/red]" as a closing tag and the command died with a traceback
+    assert "[/red]" in capsys.readouterr().out  # shown as it is, not read as markup

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from portfleet.desired import DesiredState
-from portfleet.state import Store
+from portfleet.state import StateError, Store
 from portfleet.values import from_json
 from portfleet.wording import article
 
@@ -40,12 +40,21 @@ def rollback_targets(store: Store, run_id: str) -> tuple[str, list[RollbackTarge
     refuse_live(store, run)
     priors: dict[str, dict[str, Any]] = {}
     for entry in store.journal(run.id):
-        if entry.state not in MAY_HAVE_CHANGED:
+        if entry.state not in MAY_HAVE_CHANGED or entry.setting in priors.get(entry.host, {}):
             continue
-        priors.setdefault(entry.host, {}).setdefault(entry.setting, from_json(entry.prior))
+        priors.setdefault(entry.host, {})[entry.setting] = _prior(entry)
     if not priors:
         raise RollbackError(f"run {run.id} wrote nothing: nothing to roll back")
     return run.id, [RollbackTarget(h, p) for h, p in priors.items()]
+
+
+def _prior(entry: Any) -> Any:
+    """A journal row's prior value as a setting value; a damaged row is a StateError naming it."""
+    try:
+        return from_json(entry.prior)
+    except (TypeError, ValueError, KeyError, OverflowError):
+        raise StateError(f"the state database is damaged: journal row {entry.id} ({entry.host} {entry.setting}) "
+                         f"holds a prior value that is not a setting value: {str(entry.prior)[:60]!r}") from None
 
 
 def refuse_live(store: Store, run: Any) -> None:

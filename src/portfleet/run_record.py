@@ -54,7 +54,7 @@ def values_in_force(store: Store, name: str, facts: HostFacts, pending: Mapping[
     for key, prior in earliest.items():
         try:
             value = from_json(prior)
-        except (TypeError, ValueError, KeyError):  # a damaged row: say nothing rather than something wrong
+        except (TypeError, ValueError, KeyError, OverflowError):  # a damaged row: say nothing rather than something wrong
             continue
         out[key] = value if value is not None else get_setting(key).default(facts)
     return out
