@@ -30,6 +30,7 @@ STYLE = {
     "planned": "yellow",
     "done": "green",
     "skipped": "dim",
+    "unknown": "magenta",  # a write whose answer was lost: audit the host
 }
 
 SHORT = {
