@@ -160,13 +160,15 @@ def _launch(
 ) -> RunningLab:
     state_dir = state_dir or workdir / "state"
     inventory = inventory or workdir / "inventory.yml"
-    first_address = first_address or _next_first_address(hosts + len(replay or {}))
+    # A restart from a saved fleet keeps that fleet's addresses (lab serve refuses others).
+    restart = (Path(state_dir) / "fleet.json").is_file()
+    first_address = first_address or (None if restart else _next_first_address(hosts + len(replay or {})))
     cmd = [
         sys.executable, "-m", *entry, "serve",
         "--hosts", str(hosts),
         "--inventory-out", str(inventory),
         "--state-dir", str(state_dir),
-        "--first-address", first_address,
+        *(["--first-address", first_address] if first_address else []),
         "--profile", profile,
         "--seed", str(seed),
         "--time-scale", str(time_scale),

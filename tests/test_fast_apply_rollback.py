@@ -103,8 +103,12 @@ def test_a_connection_reset_mid_write_leaves_the_intent_row_and_rollback_restore
     assert "connection dropped in the middle of a command" in host.detail and "run `portfleet audit`" in host.detail
     changes = {c.key: c for c in host.changes}
     assert changes["TcpTimedWaitDelay"].state == "done"
-    assert changes["dynamicport.ipv4.tcp"].state == "failed"
-    assert "may or may not be set" in changes["dynamicport.ipv4.tcp"].detail
+    # The report says what is known: the write was sent, its outcome is not (the journal: intent).
+    assert changes["dynamicport.ipv4.tcp"].state == "unknown"
+    assert changes["dynamicport.ipv4.tcp"].detail == "the connection dropped while writing: audit it"
+    assert changes["dynamicport.ipv6.tcp"].state == "skipped"
+    shown = {c["key"]: c for c in host.to_json()["changes"]}
+    assert shown["dynamicport.ipv4.tcp"]["state"] == "unknown" and shown["dynamicport.ipv6.tcp"]["state"] == "skipped"
     journal = {j.setting: (j.state, j.exit_code) for j in store.journal(report.run_id, name)}
     assert journal == {"TcpTimedWaitDelay": ("done", 0), "dynamicport.ipv4.tcp": ("intent", None)}
     # The write whose answer was lost did happen; the one after it was never sent.
@@ -135,11 +139,22 @@ def test_rollback_puts_back_every_prior_value_it_can(double, store):
         elif name == "sql-02":
             continue
         assert lab_snapshot(double, name) == before[name], name
-    # sql-02's ranges were MaxUserPort's doing at boot (start 1024): netsh will not take them back.
+    # sql-02's TCP ranges were MaxUserPort's doing at boot (start 1024): netsh will not take them back,
+    # but restoring MaxUserPort brings them back at the next boot: pending_reboot, not an error.
     sql = by_name(rolled)["sql-02"]
-    assert sql.status == "error" and "prior value cannot be written back" in sql.detail
+    assert sql.status == "pending_reboot", sql.detail
+    rows = {r.key: r for r in sql.settings}
+    for key in ("dynamicport.ipv4.tcp", "dynamicport.ipv6.tcp"):
+        assert rows[key].status == "pending_reboot" and "MaxUserPort 65534 puts this one back" in rows[key].detail
+        assert key not in {c.key for c in sql.changes}  # never sent to netsh
+    assert rows["MaxUserPort"].status == "pending_reboot"
+    assert rolled.exit_code() == 3
     assert registry_dword(double, "sql-02", "MaxUserPort") == before["sql-02"]["MaxUserPort"] == 65534
     assert store.get_run(rolled.run_id).parent_run == applied.run_id
+    with double.open_session(next(h for h in double.inventory().hosts if h.name == "sql-02")) as session:
+        assert session.run("shutdown /r /t 0").exit_code == 0
+    assert double.advance(10) == [("down", "sql-02")] and double.advance(60) == [("up", "sql-02")]
+    assert lab_snapshot(double, "sql-02")["ranges"] == before["sql-02"]["ranges"]  # the boot made them again
 
 
 def test_check_mode_reads_and_plans_but_writes_nothing(double, store):
@@ -173,3 +188,33 @@ def test_a_batch_over_the_failure_threshold_stops_the_rollout_before_the_next(tm
         assert report.exit_code() == 4
     for name in names[2:]:
         assert double.sessions(name) == 0 and lab_snapshot(double, name) == before[name]
+
+
+def test_a_reboot_needing_write_is_pending_before_it_is_sent_and_unmarked_when_refused(double, store, tmp_path):
+    name = "web-02"  # Windows defaults: TcpTimedWaitDelay absent
+    at_write: list[list[str]] = []
+    double.observe(name, lambda line: at_write.append([p.setting for p in store.pending_reboots(name)])
+                   if line.startswith("reg add") else None)
+    first = apply(double, store, limit=name)
+    # When the write reached the host its pending row was already committed: a write whose answer never
+    # comes (a dropped connection, a SIGKILL) still waits for a boot in the record.
+    assert at_write == [["TcpTimedWaitDelay"]]
+    [pending] = store.pending_reboots(name)
+    assert pending.run_id == first.run_id
+
+    # A write Windows refuses (exit 1) changed nothing: the pending row is the one from before it.
+    templates = tmp_path / "templates"
+    (templates / "windows" / "write").mkdir(parents=True)
+    (templates / "windows" / "write" / "TcpTimedWaitDelay.cmd.j2").write_text(
+        'reg add "HKLM\\SYSTEM\\CurrentControlSet\\Services\\Tcpip\\Parameters" /v TcpTimedWaitDelay '
+        "/t REG_DWORD /d x{{ value }} /f\n")
+    playbook = tmp_path / "sixty.yml"
+    playbook.write_text("- hosts: windows\n  settings:\n    TcpTimedWaitDelay: 60\n")
+    refused = run_converge("apply", double.desired(playbook, "web-02,app-03"), open_session=double.open_session,
+                           renderer=Renderer(templates), store=store, check=False, forks=2)
+    for host in refused.hosts:
+        assert host.status == "error" and [c.state for c in host.changes] == ["failed"], host.detail
+    assert {j.state for j in store.journal(refused.run_id)} == {"failed"}
+    assert store.pending_reboots(name) == [pending]
+    assert store.pending_reboots("app-03") == []  # nothing was pending there before the refused write
+    assert registry_dword(double, name, "TcpTimedWaitDelay") == 30 and registry_dword(double, "app-03", "TcpTimedWaitDelay") is None

@@ -156,3 +156,57 @@ def test_a_modern_host_with_maxuserport_is_told_why_its_range_comes_back(double,
         note = f"MaxUserPort={value} is set: at every boot Windows resets the TCP range to 1024-{value}"
         assert note in host["detail"] and note in check[name].detail
     assert noted == ["sql-02"]  # the mixed profile's modern host with an old installer's MaxUserPort
+
+
+def test_effective_of_a_pending_value_is_what_windows_uses_until_the_next_boot(double, store, tmp_path):
+    import csv
+    import io
+
+    from portfleet.report.csv_out import write_csv
+
+    def settings_of(report, name: str) -> dict[str, dict]:
+        return {s["key"]: s for s in by_name(report.to_json())[name]["settings"]}
+
+    # web-02: TcpTimedWaitDelay absent (Windows uses 120); sql-02: a modern host with MaxUserPort 65534,
+    # which the playbook deletes (Windows still uses 65534 until it boots).
+    applied = run_converge("apply", double.desired(PLAYBOOK, "web-02,sql-02"), open_session=double.open_session,
+                           renderer=Renderer(), store=store, check=False, forks=2)
+    tw = settings_of(applied, "web-02")["TcpTimedWaitDelay"]
+    assert (tw["status"], tw["actual"], tw["effective"]) == ("pending_reboot", 30, 120)
+    mup = settings_of(applied, "sql-02")["MaxUserPort"]
+    assert (mup["status"], mup["actual"], mup["effective"]) == ("pending_reboot", None, 65534)
+
+    # A second write before the boot: what is in force is still what the boot found (the earliest prior).
+    sixty = tmp_path / "sixty.yml"
+    sixty.write_text("- hosts: windows\n  settings:\n    TcpTimedWaitDelay: 60\n")
+    again = run_converge("apply", double.desired(sixty, "web-02"), open_session=double.open_session,
+                         renderer=Renderer(), store=store, check=False, forks=1)
+    assert [c.before for c in again.hosts[0].changes] == [30]
+    audited = audit(double, store, sixty, limit="web-02")
+    tw = settings_of(audited, "web-02")["TcpTimedWaitDelay"]
+    assert (tw["status"], tw["actual"], tw["effective"]) == ("pending_reboot", 60, 120)
+    out = io.StringIO()
+    write_csv(audited, out)
+    row = next(r for r in csv.DictReader(io.StringIO(out.getvalue())) if r["setting"] == "TcpTimedWaitDelay")
+    assert (row["actual"], row["effective"], row["setting_status"]) == ("60", "120", "pending_reboot")
+
+    assert double.lab_host("web-02").execute("shutdown /r /t 0").exit_code == 0
+    assert double.advance(1) == [("down", "web-02")] and double.advance(120) == [("up", "web-02")]
+    tw = settings_of(audit(double, store, sixty, limit="web-02"), "web-02")["TcpTimedWaitDelay"]
+    assert (tw["status"], tw["actual"], tw["effective"]) == ("ok", 60, 60)
+
+
+def test_a_hosts_output_that_looks_like_rich_markup_is_shown_as_text(double, store, capsys):
+    from portfleet.cli.render.run_view import print_run
+    from portfleet.read_host import read_command
+
+    name = double.names[0]
+    host = next(h for h in double.inventory().hosts if h.name == name)
+    real = double.lab_host(name).execute(read_command(Renderer(), host)).stdout
+    cut = real.index("\n", real.index("PORTFLEET:BEGIN:MaxUserPort")) + 1
+    double.garbage_on(name, text=real[:cut] + "[/red] [bold]not markup\r\n" + real[cut:])
+    report = audit(double, store)
+    detail = next(h for h in report.hosts if h.name == name).detail
+    assert "[/red] [bold]not markup" in detail
+    print_run(report)  # once: rich read "[/red]" as a closing tag and the command died with a traceback
+    assert "[/red]" in capsys.readouterr().out  # shown as it is, not read as markup

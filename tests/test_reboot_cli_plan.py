@@ -78,7 +78,7 @@ def test_twenty_hosts_two_zones_across_new_yorks_dst_change(fleet):
     ics = work / "plan.ics"
     # Saturday 2027-03-13: New York springs forward on Sunday the 14th at 02:00 (to 03:00 EDT);
     # Berlin is still on CET (its change is on the 28th).
-    proc = portfleet("reboot", "plan", "-i", str(inventory), "-p", str(playbook), "--all", "--now",
+    proc = portfleet("reboot", "plan", "-i", str(inventory), "-p", str(playbook), "--all", "--at",
                      "2027-03-13T12:00:00Z", "--format", "json", "--ics", str(ics), *TIMING,
                      state=work / "state.db")
     assert proc.returncode == 3, proc.stderr  # reboots planned
@@ -131,10 +131,16 @@ def test_berlin_spring_forward_night_is_one_hour_and_spills_to_next_week(fleet):
     # Berlin's "Sun 02:00-04:00" on 2027-03-28 opens at 03:00 CEST (the 02:00 hour does not exist):
     # one real hour, room for four 15-minute batches of 2; the last two hosts wait a week.
     proc = portfleet("reboot", "plan", "-i", str(inventory), "-p", str(playbook), "-l", "berlin",
-                     "--max-parallel", "2", "--now", "2027-03-27T12:00:00Z", "--format", "json", *TIMING,
+                     "--max-parallel", "2", "--at", "2027-03-27T12:00:00Z", "--format", "json", *TIMING,
                      state=work / "state.db")
     assert proc.returncode == 3, proc.stderr
     plan = as_json(proc)
+    # The old spelling, `plan --now TIME`, plans the same and says it is deprecated.
+    old = portfleet("reboot", "plan", "-i", str(inventory), "-p", str(playbook), "-l", "berlin",
+                    "--max-parallel", "2", "--now", "2027-03-27T12:00:00Z", "--format", "json", *TIMING,
+                    state=work / "state.db")
+    assert old.returncode == 3 and "`reboot plan --now TIME` is deprecated: use --at TIME" in old.stderr
+    assert [b["start"] for b in as_json(old)["batches"]] == [b["start"] for b in plan["batches"]]
     starts = [b["start"] for b in plan["batches"]]
     assert starts == ["2027-03-28T01:00:00Z", "2027-03-28T01:15:00Z", "2027-03-28T01:30:00Z",
                       "2027-03-28T01:45:00Z", "2027-04-04T00:00:00Z"]
@@ -148,11 +154,30 @@ def test_berlin_spring_forward_night_is_one_hour_and_spills_to_next_week(fleet):
 def test_table_output_names_batches_and_local_windows(fleet):
     running, inventory, playbook, names, work = fleet
     proc = portfleet("reboot", "plan", "-i", str(inventory), "-p", str(playbook), "-l", names[10],
-                     "--now", "2027-03-13T12:00:00Z", *TIMING, state=work / "state.db")
+                     "--at", "2027-03-13T12:00:00Z", *TIMING, state=work / "state.db")
     assert proc.returncode == 3, proc.stderr
     assert names[10] in proc.stdout
     assert "Sun 2027-03-14 01:00 EST (America/New_York)" in proc.stdout
     assert 'shutdown /r /t 60 /c "portfleet: maintenance reboot"' in proc.stdout
+
+
+def test_ignore_windows_and_now_mean_the_same_in_plan_and_run(fleet):
+    running, inventory, playbook, names, work = fleet
+    # Saturday noon is outside every window: --ignore-windows plans the first batch at that very time.
+    planned = portfleet("reboot", "plan", "-i", str(inventory), "-p", str(playbook), "-l", "berlin",
+                        "--at", "2027-03-13T12:00:00Z", "--ignore-windows", "--format", "json", *TIMING,
+                        state=work / "state.db")
+    assert planned.returncode == 3, planned.stderr
+    plan = as_json(planned)
+    assert plan["policy"]["ignore_windows"] is True and plan["batches"][0]["start"] == "2027-03-13T12:00:00Z"
+    for flag in ("--now", "--ignore-windows"):  # run's two spellings of one flag; --check touches nothing
+        run = portfleet("reboot", "run", "-i", str(inventory), "-p", str(playbook), "-l", "berlin", flag,
+                        "--check", "--format", "json", *TIMING, state=work / "state.db")
+        assert run.returncode == 3, run.stderr
+        assert as_json(run)["policy"]["ignore_windows"] is True, flag
+    both = portfleet("reboot", "plan", "-i", str(inventory), "-p", str(playbook), "--at", "2027-03-13T12:00:00Z",
+                     "--now", "2027-03-13T12:00:00Z", state=work / "state.db")
+    assert both.returncode == 2 and "give --at only" in both.stderr
 
 
 BAD_INVENTORY = """\

@@ -1,8 +1,9 @@
 """Apply: write only what drifts, read back and verify, journal prior values for rollback.
 
 Per host, in one session: batched read -> compare -> for each drifting setting a journal row
-(prior value + exact command) committed BEFORE the write, the write, the journal row completed ->
-batched read again -> verify -> reboot-needing values marked pending -> host result row.
+(prior value + exact command) committed BEFORE the write (and, for a value that needs a reboot, its
+pending-reboot row), the write, the journal row completed ->
+batched read again -> verify -> host result row.
 A run that writes holds each host's lease while it works on it (run_record.py); a journal intent
 refused because another run took the lease over stops that host's writes (`locked`).
 """
@@ -17,12 +18,17 @@ from portfleet.engine import Progress
 from portfleet.models import Change, HostReport, HostStatus, RunReport
 from portfleet.read_host import HostReading, read_host
 from portfleet.render import Renderer
-from portfleet.run_record import failure_report, known_pending, recorded_rollout
-from portfleet.settings import get_setting
+from portfleet.run_record import failure_report, known_pending, recorded_rollout, values_in_force
+from portfleet.settings import PortRange, ReadStatus, get_setting
 from portfleet.state import LeaseLost, Store
 from portfleet.times import utcnow
 from portfleet.transport.base import Session, TransportError
 from portfleet.values import to_json
+
+TCP_RANGES = ("dynamicport.ipv4.tcp", "dynamicport.ipv6.tcp")  # the ranges MaxUserPort rewrites at boot
+# A write whose command was sent but whose answer never came (Change.state "unknown"; the journal row
+# stays "intent"): the host may hold the old or the new value.
+UNKNOWN_DETAIL = "the connection dropped while writing: audit it"
 
 
 def render_change(renderer: Renderer, host: Any, key: str, before: Any, after: Any) -> Change:
@@ -40,15 +46,42 @@ def _output(result: Any) -> str:
     return (result.stdout + result.stderr).strip()[:2000]
 
 
-def _mark_unrestorable(plan: DesiredState, rows: list) -> list:
-    """Rollback: a prior value Windows will not take back (e.g. a range starting at 1024 that
-    MaxUserPort produced at boot; netsh refuses start < 1025) is skipped so the rest is restored."""
+def _mark_unrestorable(plan: DesiredState, rows: list, found: HostReading) -> list:
+    """Rollback: a prior value Windows will not take back is skipped so the rest is restored; the
+    skipped rows are returned. A TCP range starting at 1024 that MaxUserPort produced at boot (netsh
+    refuses start < 1025) is not skipped but pending_reboot when MaxUserPort is restored with it:
+    Windows rebuilds exactly that range from MaxUserPort at the next boot (DESIGN "Windows facts")."""
     if not plan.restore:
         return []
-    skipped = [r for r in rows if r.status == "invalid"]
-    for r in skipped:
-        r.status = "unrestorable"
+    skipped = []
+    for r in rows:
+        if r.status != "invalid":
+            continue
+        rebuilt_by = _rebuilt_at_boot_by(plan, r, found)
+        if rebuilt_by is not None:
+            r.status = "pending_reboot"
+            r.detail = (f"netsh takes no range starting at 1024; MaxUserPort {rebuilt_by} puts this one back at the "
+                        f"next boot (Windows sets the TCP range to 1024-{rebuilt_by} at every boot)")
+        else:
+            r.status = "unrestorable"
+            skipped.append(r)
     return skipped
+
+
+def _rebuilt_at_boot_by(plan: DesiredState, row: Any, found: HostReading) -> int | None:
+    """The MaxUserPort value (restored by this plan, or already on the host) from which Windows makes
+    the prior range `row.desired` at boot on Vista+: start=1024, num=MaxUserPort-1023; else None."""
+    wanted = row.desired
+    if row.key not in TCP_RANGES or not isinstance(wanted, PortRange) or found.facts.is_legacy:
+        return None
+    if "MaxUserPort" in plan.desired:
+        mup = plan.desired["MaxUserPort"]
+    else:
+        reading = found.readings.get("MaxUserPort")
+        mup = reading.value if reading is not None and reading.status == ReadStatus.VALUE else None
+    if not isinstance(mup, int) or isinstance(mup, PortRange):
+        return None
+    return mup if (wanted.start, wanted.num) == (1024, mup - 1023) else None
 
 
 def _report_unrestorable(report: HostReport, skipped: list) -> None:
@@ -59,7 +92,19 @@ def _report_unrestorable(report: HostReport, skipped: list) -> None:
 
 
 def _compare(plan: DesiredState, found: HostReading, store: Store) -> list:
-    return compare(plan.desired, found, known_pending(store, plan.name, found.facts.boot_time))
+    pending = known_pending(store, plan.name, found.facts.boot_time)
+    return compare(plan.desired, found, pending, values_in_force(store, plan.name, found.facts, pending))
+
+
+def _mark_pending_before_write(store: Store, name: str, key: str, run_id: str) -> Callable[[], None]:
+    """Record a reboot-needing write as pending BEFORE it is sent, so a write whose answer never
+    comes (a dropped connection, a SIGKILL) is still known to wait for a boot; returns the undo for
+    a write Windows refused (the pending row the setting had before, or none)."""
+    before = next((p for p in store.pending_reboots(name) if p.setting == key), None)
+    store.mark_pending_reboot(name, key, utcnow(), run_id)
+    if before is None:
+        return lambda: store.unmark_pending_reboot(name, key)
+    return lambda: store.mark_pending_reboot(name, key, before.applied_at, before.run_id)
 
 
 def converge_host(
@@ -79,7 +124,7 @@ def converge_host(
             found = read_host(session, renderer, host, plan.desired)
             rows = _compare(plan, found, store)
             report.facts, report.settings = found.facts, rows
-            unrestorable = _mark_unrestorable(plan, rows)
+            unrestorable = _mark_unrestorable(plan, rows, found)
             note = maxuserport_note(plan.desired, found)
             status, detail = host_status(rows)
             if status == HostStatus.ERROR:
@@ -100,18 +145,20 @@ def converge_host(
                     entry = change.journal_id = store.journal_intent(
                         run_id, plan.name, change.key, to_json(change.before), to_json(change.after), change.command
                     )
+                    undo_pending = (_mark_pending_before_write(store, plan.name, change.key, run_id)
+                                    if setting.needs_reboot else None)
                     in_flight = change
                     result = session.run(change.command)
                     in_flight = None
                     if result.exit_code != 0:
                         store.journal_update(entry, "failed", result.exit_code, _output(result))
+                        if undo_pending is not None:
+                            undo_pending()  # Windows refused it: nothing changed, nothing waits for a boot
                         change.state, change.detail = "failed", f"exit {result.exit_code}: {_output(result)}"
                         write_error = f"{change.key}: write failed ({change.detail})"
                         break
                     store.journal_update(entry, "done", result.exit_code, _output(result))
                     change.state = "done"
-                    if setting.needs_reboot:
-                        store.mark_pending_reboot(plan.name, change.key, utcnow(), run_id)
             except LeaseLost as lost:
                 report.status = HostStatus.LOCKED
                 report.detail = f"stopped before writing {change.key}: {lost}"
@@ -121,8 +168,13 @@ def converge_host(
                 return report
             except TransportError as exc:
                 if in_flight is not None:
-                    in_flight.state = "failed"
-                    in_flight.detail = "connection lost while writing: the value may or may not be set"
+                    # The command was sent and its answer lost: the host may hold either value. The
+                    # journal keeps the row as `intent` (rollback restores it); the report says so.
+                    in_flight.state = "unknown"
+                    in_flight.detail = UNKNOWN_DETAIL
+                for change in report.changes:
+                    if change.state == "planned":
+                        change.state, change.detail = "skipped", "not written: the connection dropped before it"
                 report.status = HostStatus.ERROR
                 report.detail = f"{exc} (during writes; run `portfleet audit` to see what is set)"
                 return report
@@ -133,7 +185,7 @@ def converge_host(
             # Read back in the same session and verify what was written.
             after = read_host(session, renderer, host, plan.desired)
             rows = _compare(plan, after, store)
-            _mark_unrestorable(plan, rows)
+            _mark_unrestorable(plan, rows, after)
             report.facts, report.settings = after.facts, rows
             by_key = {r.key: r for r in rows}
             unverified = []

@@ -10,7 +10,7 @@ from portfleet.engine import Progress
 from portfleet.models import HostReport, RunReport
 from portfleet.read_host import read_host
 from portfleet.render import Renderer
-from portfleet.run_record import failure_report, known_pending, recorded_rollout
+from portfleet.run_record import failure_report, known_pending, recorded_rollout, values_in_force
 from portfleet.state import Store
 from portfleet.transport.base import Session, TransportError
 
@@ -23,7 +23,8 @@ def audit_host(plan: DesiredState, open_session: Callable[[Any], Session], rende
     except TransportError as exc:
         return failure_report(plan, exc)
     pending = known_pending(store, plan.name, found.facts.boot_time) if store is not None else {}
-    rows = compare(plan.desired, found, pending)
+    in_force = values_in_force(store, plan.name, found.facts, pending) if store is not None else {}
+    rows = compare(plan.desired, found, pending, in_force)
     status, detail = host_status(rows)
     detail = with_note(detail, maxuserport_note(plan.desired, found))
     return HostReport(plan.name, plan.host.address, status, detail, found.facts, rows)

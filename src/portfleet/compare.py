@@ -2,7 +2,8 @@
 
 Values are compared as integers (ranges as start/num), never as text. A reboot-needing value that
 matches is still `pending_reboot` while the caller's record says it was written after the host's
-last boot (Windows sets no flag for Tcpip\\Parameters: DESIGN "Windows facts").
+last boot (Windows sets no flag for Tcpip\\Parameters: DESIGN "Windows facts"); its `effective`
+is then the value the caller says is in force until the next boot.
 """
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ from portfleet.times import iso
 
 
 def compare(
-    desired: Mapping[str, Value], found: HostReading, pending: Mapping[str, datetime]
+    desired: Mapping[str, Value], found: HostReading, pending: Mapping[str, datetime],
+    in_force: Mapping[str, Value] | None = None,
 ) -> list[SettingStatus]:
-    """One SettingStatus per desired key; `pending` maps keys written since the last boot to the write time."""
+    """One SettingStatus per desired key; `pending` maps keys written since the last boot to the write
+    time, `in_force` (the caller's record) what Windows uses for them until the next boot: the
+    `effective` of a pending_reboot row is that, not the value just written."""
     facts = found.facts
     rows: list[SettingStatus] = []
     for key, wanted in desired.items():
@@ -44,6 +48,8 @@ def compare(
                     row.status = "pending_reboot"
                     booted = iso(facts.boot_time) if facts.boot_time else "(unknown)"
                     row.detail = f"written {iso(pending[key])}, host last booted {booted}"
+                    if in_force is not None and key in in_force:
+                        row.effective = in_force[key]
         rows.append(row)
     return rows
 

@@ -37,6 +37,12 @@ REBOOT_KEYS = ("windows", "timezone", "freeze", "max_parallel", "batch", "max_un
 FAMILIES = ("ipv4", "ipv6")
 PROTOCOLS = ("tcp", "udp")
 _TIME_SPAN = re.compile(r"\d{1,2}:\d{2}\s*-\s*\d{1,2}:\d{2}")
+MAX_DEPTH = 64  # far deeper than any playbook; PyYAML's composer recurses once per level
+MAX_SHOWN = 80  # characters of an offending value quoted in a message
+# An IANA zone name: Area/Location words (tzdata's longest is 32 characters); anything else is not
+# looked up at all, so that zoneinfo never opens a path made of it (a directory, a 256-byte name).
+_ZONE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9][A-Za-z0-9_+-]*){0,3}")
+MAX_ZONE_NAME = 64
 
 
 class PlaybookError(ValueError):
@@ -115,6 +121,9 @@ class _Walker:
         """Any node as plain Python data (for loosely checked parts)."""
         try:
             return self._constructor.construct_object(node, deep=True)
+        except (ValueError, OverflowError):
+            # PyYAML's int() of a literal past Python's 4,300-digit limit (or a float it cannot hold).
+            raise self.fail(node, f"{_shown(getattr(node, 'value', ''))} is not a usable value (too long a number?)") from None
         except yaml.YAMLError as exc:
             hint = ""
             if str(getattr(node, "tag", "")).startswith("!"):
@@ -129,12 +138,12 @@ class _Walker:
         for key_node, value_node in node.value:
             key = self.scalar(key_node)
             if not isinstance(key, str):
-                raise self.fail(key_node, f"{what}: keys must be names, got {key!r}")
+                raise self.fail(key_node, f"{what}: keys must be names, got {_shown(key)}")
             if key in seen:
                 raise self.fail(key_node, f"{what}: {key!r} given twice (first at line {seen[key]})")
             seen[key] = _line(key_node) or 0
             if allowed is not None and key not in allowed:
-                raise self.fail(key_node, f"unknown key {key!r} in {what}{_did_you_mean(key, allowed)} "
+                raise self.fail(key_node, f"unknown key {_shown(key)} in {what}{_did_you_mean(key, allowed)} "
                                           f"(allowed: {', '.join(allowed)})")
             items.append((key, key_node, value_node))
         return items
@@ -149,7 +158,30 @@ def _kind(node: yaml.Node) -> str:
         return "a mapping"
     if isinstance(node, yaml.SequenceNode):
         return "a list"
-    return f"{node.value!r}"
+    return _shown(node.value)
+
+
+def _shown(value: Any) -> str:
+    """A value as a message quotes it: repr, cut to MAX_SHOWN characters (it may be huge)."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int past Python's 4,300-digit str() limit
+        text = "a number of more than 4300 digits"
+    return text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN] + "..."
+
+
+def _check_depth(text: str, path: str) -> None:
+    """Refuse nesting deeper than MAX_DEPTH before composing: PyYAML's parser is iterative, its
+    composer and constructor recurse (a 5,000-deep "[[[..." is a RecursionError there)."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                line = event.start_mark.line + 1 if event.start_mark is not None else None
+                raise PlaybookError(path, line, f"nested more than {MAX_DEPTH} levels deep: not a playbook")
+        elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            depth -= 1
 
 
 def _did_you_mean(word: str, choices: tuple[str, ...] | list[str]) -> str:
@@ -176,6 +208,7 @@ def load_playbook(path: str | Path) -> Playbook:
 
 def loads_playbook(text: str, path: str = "<playbook>") -> Playbook:
     try:
+        _check_depth(text, path)
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -230,7 +263,7 @@ def _load_hosts(w: _Walker, node: yaml.Node, play: str) -> str:
         return ",".join(p.strip() for p in parts)  # a list is a union, as in Ansible
     value = w.scalar(node)
     if not isinstance(value, str) or not value.strip():
-        raise w.fail(node, f"play {play!r}: hosts must be an inventory pattern such as windows:!legacy, got {value!r}")
+        raise w.fail(node, f"play {play!r}: hosts must be an inventory pattern such as windows:!legacy, got {_shown(value)}")
     return value.strip()
 
 
@@ -274,7 +307,7 @@ def _load_settings(w: _Walker, node: yaml.Node, play: str) -> tuple[dict[str, Va
                 get_setting(key)
             except SettingError as exc:
                 hint = _did_you_mean(key, known)
-                raise w.fail(key_node, f"unknown setting {key!r}{hint} (known: {', '.join(known)})") from exc
+                raise w.fail(key_node, f"unknown setting {_shown(key)}{hint} (known: {', '.join(known)})") from exc
     return settings, lines
 
 
@@ -304,7 +337,7 @@ def _percent_or_count(w: _Walker, node: yaml.Node, what: str) -> int | str:
         return parse_share(value).to_json()
     except ShareError:
         raise w.fail(node, f"{what} must be a host count (e.g. 10) or a percentage between 0% and 100% "
-                           f"(e.g. \"25%\"), got {value!r}") from None
+                           f"(e.g. \"25%\"), got {_shown(value)}") from None
 
 
 def _load_rollout(w: _Walker, node: yaml.Node, play: str) -> Rollout:
@@ -318,7 +351,7 @@ def _load_rollout(w: _Walker, node: yaml.Node, play: str) -> Rollout:
                 values["max_fail_percentage"] = parse_percentage(raw)
             except ShareError:
                 raise w.fail(value_node, f"max_fail_percentage must be a number from 0 to 100 (e.g. 10), "
-                                         f"got {raw!r}") from None
+                                         f"got {_shown(raw)}") from None
     return Rollout(**values)
 
 
@@ -357,19 +390,19 @@ def _load_reboot(w: _Walker, key_node: yaml.Node, node: yaml.Node, play: str) ->
                 for entry, entry_node in zip(value, getattr(value_node, "value", [value_node])):
                     if not _TIME_SPAN.search(entry):
                         raise w.fail(entry_node if isinstance(entry_node, yaml.Node) else value_node,
-                                     f"reboot window {entry!r} has no time span such as 02:00-04:00")
+                                     f"reboot window {_shown(entry)} has no time span such as 02:00-04:00")
             out[key] = tuple(value)
             out["window_lines" if key == "windows" else "freeze_lines"] = _entry_lines(value_node)
             continue
         if key == "timezone":
             value = w.scalar(value_node)
             if not isinstance(value, str) or not _zone_exists(value):
-                raise w.fail(value_node, f"unknown time zone {value!r} (an IANA name such as Europe/Berlin or UTC)")
+                raise w.fail(value_node, f"unknown time zone {_shown(value)} (an IANA name such as Europe/Berlin or UTC)")
             out[key] = value
         elif key == "max_parallel":
             value = w.scalar(value_node)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise w.fail(value_node, f"reboot max_parallel must be a whole number of hosts >= 1, got {value!r}")
+                raise w.fail(value_node, f"reboot max_parallel must be a whole number of hosts >= 1, got {_shown(value)}")
             out[key] = value
         else:
             out[key] = parse_share(_percent_or_count(w, value_node, f"reboot {key}"))
@@ -382,10 +415,12 @@ def _load_reboot(w: _Walker, key_node: yaml.Node, node: yaml.Node, play: str) ->
 def _zone_exists(name: str) -> bool:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+    if len(name) > MAX_ZONE_NAME or not _ZONE_NAME.fullmatch(name):
+        return False
     try:
         ZoneInfo(name)
         return True
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a directory of tzdata
         return False
 
 

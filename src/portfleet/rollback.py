@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from portfleet.desired import DesiredState
-from portfleet.state import Store
+from portfleet.state import StateError, Store
 from portfleet.values import from_json
 from portfleet.wording import article
 
@@ -71,8 +71,18 @@ def _first_priors(store: Store, runs: list[Any]) -> list[RollbackTarget]:
         for entry in store.journal(run.id):
             if entry.state not in MAY_HAVE_CHANGED:
                 continue
-            priors.setdefault(entry.host, {}).setdefault(entry.setting, from_json(entry.prior))
+            if entry.setting not in priors.get(entry.host, {}):
+                priors.setdefault(entry.host, {})[entry.setting] = _prior(entry)
     return [RollbackTarget(h, p) for h, p in priors.items()]
+
+
+def _prior(entry: Any) -> Any:
+    """A journal row's prior value as a setting value; a damaged row is a StateError naming it."""
+    try:
+        return from_json(entry.prior)
+    except (TypeError, ValueError, KeyError, OverflowError):
+        raise StateError(f"the state database is damaged: journal row {entry.id} ({entry.host} {entry.setting}) "
+                         f"holds a prior value that is not a setting value: {str(entry.prior)[:60]!r}") from None
 
 
 def refuse_live(store: Store, run: Any) -> None:

@@ -21,14 +21,17 @@ from __future__ import annotations
 
 from contextlib import nullcontext as _no_heartbeat
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from portfleet.desired import DesiredState
 from portfleet.engine import Progress, rollout
+from portfleet.facts import HostFacts
 from portfleet.worker_processes import WorkerProcesses
 from portfleet.models import HostReport, HostStatus, RunReport, facts_json
+from portfleet.settings import Value, get_setting
 from portfleet.state import Heartbeat, Lease, Store
 from portfleet.transport.base import TransportError
+from portfleet.values import from_json
 
 MAX_BUG_TEXT = 300  # an unexpected exception's text is cut: it may quote a host's (untrusted) output
 
@@ -42,6 +45,28 @@ def known_pending(store: Store, name: str, boot_time: datetime | None) -> dict[s
         store.clear_pending_reboots(name, boot_time)
         pending = store.pending_reboots(name)
     return {p.setting: p.applied_at for p in pending}
+
+
+def values_in_force(store: Store, name: str, facts: HostFacts, pending: Mapping[str, datetime]) -> dict[str, Value]:
+    """What Windows uses now for each of `pending` (values written since the last boot, which take
+    effect at the next one): the value in force at that boot, i.e. the prior value journaled by the
+    earliest write since it, or Windows' default when that prior was absent. A key with no journal
+    row since the boot (a store from before the journal) is left out: the reading's own stands.
+    With the boot time unknown every journal row counts, as every pending row is kept then."""
+    if not pending:
+        return {}
+    earliest: dict[str, Any] = {}
+    for entry in store.host_journal(name, facts.boot_time):
+        if entry.setting in pending:
+            earliest.setdefault(entry.setting, entry.prior)
+    out: dict[str, Value] = {}
+    for key, prior in earliest.items():
+        try:
+            value = from_json(prior)
+        except (TypeError, ValueError, KeyError, OverflowError):  # a damaged row: say nothing rather than something wrong
+            continue
+        out[key] = value if value is not None else get_setting(key).default(facts)
+    return out
 
 
 def failure_report(plan: DesiredState, error: BaseException) -> HostReport:

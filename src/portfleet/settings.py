@@ -63,14 +63,25 @@ class SettingError(ValueError):
 def _as_int(raw: object, what: str, expect: str) -> int:
     if isinstance(raw, bool):
         raise SettingError(f"{what} must be a whole number (valid: {expect}), not {str(raw).lower()}")
-    if isinstance(raw, int):
-        return raw
-    if isinstance(raw, str) and raw.strip().isdigit():
-        return int(raw.strip())
     if isinstance(raw, float) and raw.is_integer():
-        return int(raw)
-    shown = f"{raw!r}" if not isinstance(raw, (dict, list)) else type(raw).__name__
-    raise SettingError(f"{what} must be a whole number (valid: {expect}), not {shown}")
+        raw = int(raw)
+    if isinstance(raw, int):
+        if raw.bit_length() > 64:  # past any port or DWORD (and str() of it may pass Python's digit limit)
+            raise SettingError(f"{what} is far out of range (valid: {expect})")
+        return raw
+    # ASCII digits only: str.isdigit() also takes "²" and other digits int() refuses; and no more
+    # than 20 digits (64 bits), so int() never meets Python's 4,300-digit limit.
+    if isinstance(raw, str) and raw.strip().isascii() and raw.strip().isdigit() and len(raw.strip()) <= 20:
+        return int(raw.strip())
+    raise SettingError(f"{what} must be a whole number (valid: {expect}), not {_quoted_value(raw)}")
+
+
+def _quoted_value(raw: object) -> str:
+    """A wrong value as a message quotes it: containers by type, the rest cut to 80 characters."""
+    if isinstance(raw, (dict, list)):
+        return type(raw).__name__
+    text = repr(raw)
+    return text if len(text) <= 80 else text[:80] + "..."
 
 
 def _is_absent(raw: object) -> bool:
@@ -148,7 +159,7 @@ class Setting:
                     f"{self.key} needs exactly {{start, num}} (or {{start, end}}), got keys {sorted(map(str, keys))}"
                 )
         else:
-            raise SettingError(f"{self.key} must be a mapping {{start: N, num: M}} ({self.valid}), not {raw!r}")
+            raise SettingError(f"{self.key} must be a mapping {{start: N, num: M}} ({self.valid}), not {_quoted_value(raw)}")
         problems = []
         if start < 1025:
             problems.append(f"start {start} is below 1025")
@@ -352,7 +363,7 @@ def _validate_sysctl_range(setting: Setting, raw: object) -> PortRange:
     elif isinstance(raw, str) and len(raw.replace("-", " ").split()) == 2:
         low, high = (_as_int(v, what, setting.valid) for v in raw.replace("-", " ").split())
     else:
-        shown = type(raw).__name__ if isinstance(raw, (dict, list)) else repr(raw)
+        shown = _quoted_value(raw)
         raise SettingError(f"{what} must be two ports \"low high\" (e.g. \"10000 65000\", {setting.valid}), not {shown}")
     problems = []
     if low < UNPRIVILEGED_PORT_START:

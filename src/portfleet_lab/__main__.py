@@ -27,15 +27,16 @@ def _parser() -> argparse.ArgumentParser:
         description="Run a simulated Windows fleet behind real WinRM endpoints until Ctrl-C / SIGTERM. Prints one "
         'line per host, then a line starting with "ready" once every host accepts connections.',
     )
-    s.add_argument("--hosts", type=int, required=True, help="number of simulated Windows hosts")
+    s.add_argument("--hosts", type=int, help="number of simulated Windows hosts of a new fleet (a state directory "
+                   "holding a fleet is served as made: leave --hosts/--first-address/--profile/--seed out or the same)")
     s.add_argument("--inventory-out", type=Path, required=True, help="Ansible YAML inventory to write (mode 0600)")
     s.add_argument("--state-dir", type=Path, default=Path("lab-state"), help=STATE_DIR_HELP)
-    s.add_argument("--first-address", default="127.0.10.1", help="loopback address of the first host")
+    s.add_argument("--first-address", help="loopback address of the first host of a new fleet (default 127.0.10.1)")
     s.add_argument("--https", action=argparse.BooleanOptionalAction, default=False, help="also listen with HTTPS on 5986")
     s.add_argument("--time-scale", type=float, default=1.0, help="divide lab durations by this factor")
     s.add_argument("--latency", type=float, default=0.0, help="seconds of delay added to every HTTP response")
-    s.add_argument("--profile", choices=list(PROFILES), default="mixed", help="fleet profile for a new lab")
-    s.add_argument("--seed", type=int, default=1, help="seed of the generated fleet")
+    s.add_argument("--profile", choices=list(PROFILES), help="fleet profile for a new lab (default mixed)")
+    s.add_argument("--seed", type=int, help="seed of a new fleet (default 1)")
     s.add_argument("--allow-unencrypted", action="store_true", help="accept unencrypted SOAP over plain HTTP")
     s.add_argument("--allow-basic", action="store_true", help="accept Basic authentication (Windows ships it off)")
     s.add_argument("--kerberos", action="store_true", help="a lab domain with a real MIT KDC (krb5kdc)")

@@ -30,7 +30,7 @@ from .profiles import Plan, build_host, plan_fleet
 from .replay import Capture
 from .store import StateDir
 
-__all__ = ["CommandResult", "Faults", "LabHost", "Fleet", "BOOT_LAB_SECONDS"]
+__all__ = ["CommandResult", "Faults", "LabHost", "Fleet", "StoredFleet", "stored_fleet", "BOOT_LAB_SECONDS"]
 
 BOOT_LAB_SECONDS = 45.0  # how long a host is unreachable during a restart (lab seconds, scaled)
 SHUTDOWN_LAB_SECONDS = 5.0  # from "the timer fired" to "services stopped, connections refused"
@@ -169,6 +169,30 @@ def effective_time_wait(state: HostState) -> int:
     return int(value) if value else 120
 
 
+@dataclass(frozen=True)
+class StoredFleet:
+    """What a state directory's fleet was made with (`lab serve` compares it with its options)."""
+
+    hosts: int  # generated hosts (hosts a --replay added are not counted)
+    first_address: str
+    last_address: str
+    profile: str
+    seed: int
+
+
+def stored_fleet(state_dir: Path) -> StoredFleet | None:
+    """The fleet kept in ``state_dir``, summarized; None when it holds none. ValueError/OSError for a
+    damaged one."""
+    store = StateDir(Path(state_dir))
+    if not store.exists():
+        return None
+    meta = store.load_fleet()
+    hosts = [store.load_host(name) for name in meta["hosts"]]
+    addresses = sorted((h["address"] for h in hosts), key=ipaddress.IPv4Address) or [meta["first_address"]]
+    return StoredFleet(sum(1 for h in hosts if h.get("role") != "replay"), meta["first_address"], addresses[-1],
+                       meta["profile"], meta["seed"])
+
+
 class Fleet:
     """All simulated hosts of one lab, persisted in a state directory."""
 
@@ -183,10 +207,11 @@ class Fleet:
 
     # -- opening
     @classmethod
-    def open(cls, state_dir: Path, *, hosts: int, profile: str = "mixed", seed: int = 1,
+    def open(cls, state_dir: Path, *, hosts: int | None = None, profile: str = "mixed", seed: int = 1,
              first_address: str = "127.0.10.1", time_scale: float = 1.0,
              replay: dict[str, Path] | None = None) -> "Fleet":
-        """Load the fleet kept in ``state_dir``, or generate (and save) one."""
+        """Load the fleet kept in ``state_dir``, or generate (and save) one of ``hosts`` hosts (the
+        other arguments are those of a new fleet; `lab serve` refuses options an existing one contradicts)."""
         store = StateDir(Path(state_dir))
         clock = LabClock(time_scale)
         if store.exists():
@@ -196,6 +221,8 @@ class Fleet:
             for name in meta["hosts"]:
                 fleet._add(HostState.from_json(store.load_host(name)))
         else:
+            if hosts is None:
+                raise ValueError(f"{state_dir} holds no lab fleet yet: give the number of hosts to make")
             meta = {"profile": profile, "seed": seed, "first_address": first_address, "hosts": [], "replay": {}}
             fleet = cls(store, clock, meta, LAB_USER, secrets.token_urlsafe(18))
             now = clock.now()

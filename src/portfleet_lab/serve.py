@@ -24,9 +24,9 @@ from typing import Any, TextIO
 import yaml
 
 from portfleet_lab.auth import AuthConfig, Authenticator, NtlmCredentialStore
-from portfleet_lab.control import ControlServer
+from portfleet_lab.control import CONTROL_FILE, ControlServer
 from portfleet_lab.domain import KdcError, LabDomain, kerberos_unavailable
-from portfleet_lab.fleet import Fleet
+from portfleet_lab.fleet import Fleet, stored_fleet
 from portfleet_lab.server import HTTP_PORT, HTTPS_PORT, LabServer
 from portfleet_lab.tls import LabTls
 
@@ -41,17 +41,22 @@ class ServeError(Exception):
         self.exit_code = exit_code
 
 
+NEW_FLEET = {"first_address": "127.0.10.1", "profile": "mixed", "seed": 1}  # defaults of a new fleet
+
+
 @dataclass
 class ServeOptions:
-    hosts: int
+    # hosts, first_address, profile, seed: None = what the state directory's fleet was made with
+    # (NEW_FLEET for a new one; hosts has no default). A value an existing fleet contradicts is refused.
+    hosts: int | None
     inventory_out: Path
     state_dir: Path = Path("lab-state")
-    first_address: str = "127.0.10.1"
+    first_address: str | None = None
     https: bool = False
     time_scale: float = 1.0
     latency: float = 0.0
-    profile: str = "mixed"
-    seed: int = 1
+    profile: str | None = None
+    seed: int | None = None
     allow_unencrypted: bool = False
     replay: dict[str, Path] = field(default_factory=dict)
     http_port: int = HTTP_PORT
@@ -77,19 +82,20 @@ def parse_replay(items: list[str]) -> dict[str, Path]:
 
 
 def _validate(opts: ServeOptions) -> None:
-    if opts.hosts < 1:
+    if opts.hosts is not None and opts.hosts < 1:
         raise ServeError("--hosts must be at least 1", 2)
-    try:
-        first = ipaddress.IPv4Address(opts.first_address)
-    except ValueError as exc:
-        raise ServeError(f"--first-address {opts.first_address!r} is not an IPv4 address", 2) from exc
-    if not first.is_loopback:
-        raise ServeError("--first-address must be a loopback address (127.0.0.0/8): the lab serves on loopback only", 2)
+    if opts.first_address is not None:
+        try:
+            first = ipaddress.IPv4Address(opts.first_address)
+        except ValueError as exc:
+            raise ServeError(f"--first-address {opts.first_address!r} is not an IPv4 address", 2) from exc
+        if not first.is_loopback:
+            raise ServeError("--first-address must be a loopback address (127.0.0.0/8): the lab serves on loopback only", 2)
     if opts.time_scale <= 0:
         raise ServeError("--time-scale must be > 0", 2)
     if opts.latency < 0:
         raise ServeError("--latency must be >= 0", 2)
-    if opts.profile not in PROFILES:
+    if opts.profile is not None and opts.profile not in PROFILES:
         raise ServeError(f"--profile must be one of {', '.join(PROFILES)}", 2)
     if not 1 <= opts.ssh_port <= 65535:
         raise ServeError("--ssh-port must be a port number (1-65535)", 2)
@@ -141,13 +147,65 @@ def write_inventory(path: Path, document: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def _refuse_a_running_lab(state_dir: Path) -> None:
+    """A lab already serving from `state_dir` owns its fleet (and its addresses): a second one would
+    fight it for both. Its control channel answering is the proof (a stale control.json is not)."""
+    from portfleet_lab.control import LabControl, LabControlError
+
+    if not (state_dir / CONTROL_FILE).exists():
+        return
+    try:
+        control = LabControl(state_dir, timeout=3.0)
+        status, hosts = control.status(), control.hosts()
+    except (LabControlError, OSError, ValueError):
+        return
+    addresses = sorted((h["address"] for h in hosts), key=ipaddress.IPv4Address)
+    where = f"its {len(addresses)} hosts at {addresses[0]}-{addresses[-1]}" if addresses else "no hosts"
+    raise ServeError(
+        f"a lab is already running from {state_dir} (pid {status.get('pid')}, {where}): stop it first "
+        f"(kill -TERM {status.get('pid')}), or use another --state-dir for a second lab", 2)
+
+
+def _check_against_stored(opts: ServeOptions) -> None:
+    """Refuse options the state directory's fleet contradicts: it is reopened as it was made (its
+    hosts, their addresses), never silently reshaped; starting afresh is the user's explicit call."""
+    try:
+        stored = stored_fleet(opts.state_dir)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ServeError(f"{opts.state_dir} holds a lab fleet that cannot be read ({exc}); remove the directory "
+                         "(rm -r) or pass another --state-dir to start afresh", 2) from exc
+    if stored is None:
+        if opts.hosts is None:
+            raise ServeError(f"--hosts is needed: {opts.state_dir} holds no lab fleet yet", 2)
+        return
+    asked = {"--hosts": opts.hosts, "--first-address": opts.first_address, "--profile": opts.profile,
+             "--seed": opts.seed}
+    made = {"--hosts": stored.hosts, "--first-address": stored.first_address, "--profile": stored.profile,
+            "--seed": stored.seed}
+    differ = [flag for flag, value in asked.items() if value is not None and _differs(flag, value, made[flag])]
+    if differ:
+        given = " ".join(f"{flag} {asked[flag]}" for flag in differ)
+        kept = " ".join(f"{flag} {made[flag]}" for flag in differ)
+        raise ServeError(
+            f"{opts.state_dir} already holds a lab fleet of {stored.hosts} hosts at {stored.first_address}-"
+            f"{stored.last_address} (profile {stored.profile}, seed {stored.seed}), made with {kept}, not {given}. "
+            f"Leave those options out (or give those values) to serve it again; to start afresh, remove the "
+            f"directory (rm -r {opts.state_dir}) or pass another --state-dir.", 2)
+
+
+def _differs(flag: str, asked: Any, made: Any) -> bool:
+    if flag == "--first-address":
+        return ipaddress.IPv4Address(asked) != ipaddress.IPv4Address(made)
+    return asked != made
+
+
 def _open_fleet(opts: ServeOptions) -> Any:
     return Fleet.open(
         opts.state_dir,
         hosts=opts.hosts,
-        profile=opts.profile,
-        seed=opts.seed,
-        first_address=opts.first_address,
+        profile=opts.profile or NEW_FLEET["profile"],
+        seed=opts.seed if opts.seed is not None else NEW_FLEET["seed"],
+        first_address=opts.first_address or NEW_FLEET["first_address"],
         time_scale=opts.time_scale,
         replay=opts.replay or None,
     )
@@ -159,6 +217,8 @@ async def _serve(opts: ServeOptions, out: TextIO) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
+    _refuse_a_running_lab(opts.state_dir)
+    _check_against_stored(opts)
     opts.state_dir.mkdir(parents=True, exist_ok=True)
     try:
         fleet = _open_fleet(opts)

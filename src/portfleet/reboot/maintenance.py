@@ -270,8 +270,8 @@ def parse_timezone(tz: str, source: str = "<input>", line: int | None = None) ->
     name = tz.strip()
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        close = difflib.get_close_matches(name, sorted(available_timezones()), n=3, cutoff=0.6)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a tzdata directory, a 256-byte name
+        close = difflib.get_close_matches(name, sorted(available_timezones()), n=3, cutoff=0.6) if len(name) <= 64 else []
         hint = (
             f"did you mean {', '.join(close)}?"
             if close

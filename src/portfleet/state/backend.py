@@ -66,7 +66,7 @@ class Backend:
                 "this command needs to write to it: give --state a writable database"
             )
 
-    def _wrap(self, exc: SQLAlchemyError) -> StateError:
+    def _wrap(self, exc: BaseException) -> StateError:
         return StateError(f"state database {self.location}: {describe(self.location, exc)}")
 
 
@@ -82,11 +82,14 @@ class SqliteBackend(Backend):
         self.read_only, self.read_only_reason, self.created = target.read_only, target.read_only_reason, target.created
         try:
             self._open(target.uri)
-        except (SQLAlchemyError, sqlite3.Error) as exc:
+        except (SQLAlchemyError, sqlite3.Error, UnicodeError) as exc:  # UnicodeError: a damaged schema's text
             if not self.read_only:
                 raise StateError(f"cannot open the state database {location}: {describe(location, exc)}") from None
             # Read-only media: SQLite cannot make the -shm file a WAL reader needs; read the file as it is.
-            self._open(sqlite_file.immutable_uri(location.path))
+            try:
+                self._open(sqlite_file.immutable_uri(location.path))
+            except (SQLAlchemyError, sqlite3.Error, UnicodeError) as again:  # not that either: a damaged file
+                raise StateError(f"cannot read the state database {location}: {describe(location, again)}") from None
             if sqlite_file.unflushed_wal(location.path):
                 self.notes.append(
                     f"{location.path}-wal holds rows not yet in the database file; on read-only media they "
@@ -95,7 +98,11 @@ class SqliteBackend(Backend):
 
     def _open(self, uri: str) -> None:
         def connect() -> sqlite3.Connection:
-            return sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_S)
+            conn = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_S)
+            # A damaged (or hand-edited) row may hold bytes that are not UTF-8: read them with U+FFFD
+            # rather than let sqlite3 raise UnicodeDecodeError out of a read (the file is input).
+            conn.text_factory = lambda raw: raw.decode("utf-8", "replace")
+            return conn
 
         engine = create_engine("sqlite://", creator=connect, poolclass=StaticPool)
         conn = engine.connect()
@@ -145,7 +152,7 @@ class SqliteBackend(Backend):
                 # ROLLBACK (it checks for an open transaction), so the interrupt is not masked by
                 # "no transaction is active"; SQLAlchemy's own bookkeeping is reset either way.
                 conn.rollback()
-                if isinstance(exc, SQLAlchemyError):
+                if isinstance(exc, (SQLAlchemyError, UnicodeError)):  # UnicodeError: SQLite's text of a damaged file
                     raise self._wrap(exc) from None
                 raise
 
@@ -155,7 +162,7 @@ class SqliteBackend(Backend):
             conn = self._conn
             try:
                 yield conn
-            except SQLAlchemyError as exc:
+            except (SQLAlchemyError, UnicodeError) as exc:
                 raise self._wrap(exc) from None
             finally:
                 conn.rollback()  # no transaction was opened: ends SQLAlchemy's autobegun one

@@ -6,13 +6,16 @@ functions that turn damage into a StateError naming the row, never a traceback.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, TypeVar
 
 from portfleet.state.location import StateError
 from portfleet.times import parse_iso
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -88,12 +91,47 @@ class Lease:
                 f"since {self.acquired_at[:19]}Z)")
 
 
+def rows_of(kind: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """A row reader made total: a row a damaged or hand-edited database left without a column, or
+    with a value of the wrong type, is a StateError naming the kind of row, not a KeyError."""
+    def wrap(read: Callable[..., T]) -> Callable[..., T]:
+        @functools.wraps(read)
+        def total(r: Mapping[str, Any], *args: Any) -> T:
+            try:
+                return read(r, *args)
+            except StateError:
+                raise
+            except (KeyError, TypeError, ValueError, OverflowError, AttributeError) as exc:
+                raise StateError(f"the state database is damaged: a {kind} row cannot be read "
+                                 f"({type(exc).__name__}: {str(exc)[:80]})") from None
+        return total
+    return wrap
+
+
+def _text(value: Any) -> Any:
+    """A text column as text (SQLite stores any type in any column); None stays None."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def _pid(value: Any) -> int | None:
+    """A pid column: None, or an int (ValueError for anything else, which rows_of reports)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError(f"pid {value!r}")
+    return int(value)
+
+
 def load_json(text: str | None, where: str, empty: Any = None) -> Any:
     if text is None or text == "":
         return empty
     try:
         return json.loads(text)
-    except (ValueError, RecursionError):
+    except (ValueError, RecursionError, TypeError):
         raise StateError(f"the state database is damaged: {where} is not valid JSON") from None
 
 
@@ -106,66 +144,81 @@ def load_time(text: str | None, where: str) -> datetime | None:
         raise StateError(f"the state database is damaged: {where} is not a time ({str(text)[:40]!r})") from None
 
 
+@rows_of("run")
 def run_from(r: Mapping[str, Any]) -> Run:
+    run_id = _text(r["id"])
+    summary = load_json(r["summary"], f"the summary of run {run_id}")
     return Run(
-        id=r["id"],
-        kind=r["kind"],
+        id=run_id,
+        kind=_text(r["kind"]),
         check_mode=bool(r["check_mode"]),
-        status=r["status"],
-        started_at=r["started_at"],
-        finished_at=r["finished_at"],
-        inventory=r["inventory"],
-        playbook=r["playbook"],
-        limit_pattern=r["limit_pattern"],
-        parent_run=r["parent_run"],
-        summary=load_json(r["summary"], f"the summary of run {r['id']}"),
-        note=r["note"],
-        controller_host=r.get("controller_host"),
-        controller_pid=r.get("controller_pid"),
-        heartbeat_at=r.get("heartbeat_at"),
-        job=r.get("job"),
-        shard=r.get("shard"),
+        status=_text(r["status"]),
+        started_at=_text(r["started_at"]),
+        finished_at=_text(r["finished_at"]),
+        inventory=_text(r["inventory"]),
+        playbook=_text(r["playbook"]),
+        limit_pattern=_text(r["limit_pattern"]),
+        parent_run=_text(r["parent_run"]),
+        summary=summary if isinstance(summary, dict) else None,
+        note=_text(r["note"]),
+        controller_host=_text(r.get("controller_host")),
+        controller_pid=_pid(r.get("controller_pid")),
+        heartbeat_at=_text(r.get("heartbeat_at")),
+        job=_text(r.get("job")),
+        shard=_text(r.get("shard")),
     )
 
 
+@rows_of("host result")
 def host_result_from(r: Mapping[str, Any]) -> HostResult:
-    where = f"the result of {r['host']} in run {r['run_id']}"
+    where = f"the result of {_text(r['host'])} in run {_text(r['run_id'])}"
+    facts = load_json(r["facts"], where)
+    settings = load_json(r["settings"], where, empty=[])
+    if not (facts is None or isinstance(facts, dict)) or not isinstance(settings, list):
+        raise StateError(f"the state database is damaged: {where} is not a result portfleet wrote")
     return HostResult(
-        run_id=r["run_id"],
-        host=r["host"],
-        status=r["status"],
-        detail=r["detail"],
-        facts=load_json(r["facts"], where),
-        settings=load_json(r["settings"], where, empty=[]),
-        finished_at=r["finished_at"],
+        run_id=_text(r["run_id"]),
+        host=_text(r["host"]),
+        status=_text(r["status"]),
+        detail=_text(r["detail"]),
+        facts=facts,
+        settings=settings,
+        finished_at=_text(r["finished_at"]),
     )
 
 
+@rows_of("journal")
 def journal_from(r: Mapping[str, Any]) -> JournalEntry:
     where = f"journal row {r['id']}"
     return JournalEntry(
         id=r["id"],
-        run_id=r["run_id"],
-        host=r["host"],
-        setting=r["setting"],
+        run_id=_text(r["run_id"]),
+        host=_text(r["host"]),
+        setting=_text(r["setting"]),
         prior=load_json(r["prior"], where),
         desired=load_json(r["desired"], where),
-        command=r["command"],
-        state=r["state"],
-        exit_code=r["exit_code"],
-        output=r["output"],
-        created_at=r["created_at"],
-        updated_at=r["updated_at"],
+        command=_text(r["command"]),
+        state=_text(r["state"]),
+        exit_code=_pid(r["exit_code"]),
+        output=_text(r["output"]),
+        created_at=_text(r["created_at"]),
+        updated_at=_text(r["updated_at"]),
     )
 
 
+@rows_of("pending reboot")
 def pending_from(r: Mapping[str, Any]) -> PendingReboot:
-    applied = load_time(r["applied_at"], f"the pending reboot of {r['host']} ({r['setting']})")
+    host, setting = _text(r["host"]), _text(r["setting"])
+    applied = load_time(r["applied_at"], f"the pending reboot of {host} ({setting})")
     if applied is None:
-        raise StateError(f"the state database is damaged: the pending reboot of {r['host']} has no time")
-    return PendingReboot(r["host"], r["setting"], applied, r["run_id"])
+        raise StateError(f"the state database is damaged: the pending reboot of {host} has no time")
+    return PendingReboot(host, setting, applied, _text(r["run_id"]))
 
 
+@rows_of("host lease")
 def lease_from(r: Mapping[str, Any], live: bool = True) -> Lease:
-    return Lease(r["host"], r["run_id"], r["controller_host"], int(r["controller_pid"]), r["acquired_at"],
-                 r["expires_at"], live)
+    pid = _pid(r["controller_pid"])
+    if pid is None:
+        raise ValueError("no controller pid")
+    return Lease(_text(r["host"]), _text(r["run_id"]), _text(r["controller_host"]), pid, _text(r["acquired_at"]),
+                 _text(r["expires_at"]), live)

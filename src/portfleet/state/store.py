@@ -268,6 +268,16 @@ class Store:
             statement = statement.where(journal.c.host == host)
         return [journal_from(r) for r in self._rows(statement.order_by(journal.c.id))]
 
+    def host_journal(self, host: str, since: datetime | None = None) -> list[JournalEntry]:
+        """The host's journal rows of every run, oldest first; with `since`, those created at or after
+        it (the writes since a boot: the earliest one's prior value is what that boot put in force)."""
+        if not self._has(journal):
+            return []
+        statement = self._select(journal).where(journal.c.host == host)
+        if since is not None:
+            statement = statement.where(journal.c.created_at >= iso(since))
+        return [journal_from(r) for r in self._rows(statement.order_by(journal.c.id))]
+
     def journal_count(self, run_id: str | None = None) -> int:
         statement = select(func.count()).select_from(journal)
         if run_id is not None:
@@ -280,6 +290,12 @@ class Store:
         values = {"host": host, "setting": setting, "applied_at": iso(applied_at), "run_id": run_id}
         with self._transaction() as conn:
             upsert(conn, pending_reboots, values, ("host", "setting"))
+
+    def unmark_pending_reboot(self, host: str, setting: str) -> None:
+        """Drop one pending row (apply: a write marked pending before it was sent, that Windows refused)."""
+        with self._transaction() as conn:
+            conn.execute(delete(pending_reboots).where(pending_reboots.c.host == host,
+                                                       pending_reboots.c.setting == setting))
 
     def pending_reboots(self, host: str | None = None) -> list[PendingReboot]:
         if not self._has(pending_reboots):

@@ -13,11 +13,43 @@ import threading
 import time
 from pathlib import Path
 import typer
+from rich.markup import escape
 
 from portfleet.cli import common as c
 from portfleet.resources import playbooks_dir
 
 READY_TIMEOUT = 120.0
+# The demo's mark on a directory it made: only a directory holding it is ever reset, and then only
+# the entries the demo makes (MADE_NAMES, names starting with MADE_PREFIXES); nothing else in it.
+MARKER = ".portfleet-demo"
+MARKER_TEXT = ("Made by `portfleet demo`. A new `portfleet demo --workdir` on this directory deletes what the "
+               "demo made in it (lab inventory, lab state, state database, logs, reports) and nothing else.\n")
+MADE_NAMES = frozenset({MARKER, "lab-state", "lab.log", "diagnose.html", "reboots.ics", "port-exhaustion.yml"})
+MADE_PREFIXES = ("lab-inventory", "state.db")  # lab-inventory.yml and its -krb5.conf, -ca.pem ...; state.db-wal
+
+
+def prepare_workdir(workdir: Path) -> list[str]:
+    """An empty (or new) directory, or one the demo made, reset to empty of the demo's files; returns
+    the names kept (not the demo's). Anything else is refused, exit 2, and nothing is deleted."""
+    if workdir.is_symlink() or (workdir.exists() and not workdir.is_dir()):
+        c.fail(f"--workdir {workdir} is not a directory: nothing was changed; pick another --workdir")
+    if not workdir.exists():
+        workdir.mkdir(parents=True)
+    entries = sorted(workdir.iterdir())
+    if entries and not (workdir / MARKER).is_file():
+        c.fail(f"--workdir {workdir} is not empty and was not made by `portfleet demo` (it has no {MARKER} file): "
+               "nothing in it was deleted; pick a new or empty directory")
+    kept = []
+    for entry in entries:
+        if entry.name in MADE_NAMES or entry.name.startswith(MADE_PREFIXES):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        else:
+            kept.append(entry.name)
+    (workdir / MARKER).write_text(MARKER_TEXT, encoding="utf-8")
+    return kept
 
 
 def _free_first_address(hosts: int) -> str:
@@ -110,7 +142,8 @@ def _step(title: str, explain: str) -> None:
 def _run(args: list[str], env: dict[str, str], expect: set[int]) -> int:
     prefix = [f"KRB5_CONFIG={env['KRB5_CONFIG']}"] if "KRB5_CONFIG" in env and args[0] != "runs" else []
     shown = " ".join(shlex.quote(a) if not a.startswith("KRB5_CONFIG=") else a for a in [*prefix, "portfleet", *args])
-    c.out.print(f"[bold green]$[/bold green] {shown}", markup=True, highlight=False)
+    # soft_wrap: one line however wide, so that it can be copied and run as printed.
+    c.out.print(f"[bold green]$[/bold green] {escape(shown)}", markup=True, highlight=False, soft_wrap=True)
     sys.stdout.flush()
     code = subprocess.call([sys.executable, "-m", "portfleet", *args], env=env)
     if code not in expect:
@@ -122,7 +155,9 @@ def _run(args: list[str], env: dict[str, str], expect: set[int]) -> int:
 def demo(
     hosts: int = typer.Option(20, "--hosts", min=6, max=1000, help="How many simulated Windows hosts."),
     workdir: Path = typer.Option(
-        Path("portfleet-demo"), "--workdir", help="Where the lab inventory, lab state and portfleet state go (reset at start)."
+        Path("portfleet-demo"), "--workdir",
+        help="Where the lab inventory, lab state and portfleet state go: a new or empty directory, or one an "
+        "earlier demo made (its demo files are replaced; nothing else in it is touched).",
     ),
     seed: int = typer.Option(7, "--seed", help="Seed of the mixed lab fleet (same seed, same fleet)."),
     kerberos: bool = typer.Option(
@@ -135,16 +170,23 @@ def demo(
 
     inventory list -> audit -> diagnose -> apply --check -> apply -> audit -> reboot plan ->
     reboot run -> audit: compliant.
-    Every step is the real command, printed before it runs, so you can repeat any of them by hand.
-    The lab is stopped at the end; its inventory and the state database stay in --workdir.
+    Every step is the real command, printed before it runs as you can type it again (paths as given,
+    the state database named with --state). The lab is stopped at the end; its inventory, its state,
+    a copy of the playbook and the state database stay in --workdir.
     """
-    if workdir.exists():
-        shutil.rmtree(workdir)
-    workdir.mkdir(parents=True)
-    playbook = playbooks_dir() / "port-exhaustion.yml"
+    kept = prepare_workdir(workdir)
+    if kept:
+        c.out.print(f"kept in {workdir} (not made by the demo): {', '.join(kept)}", style="dim", highlight=False)
+    # A copy of the shipped playbook next to the inventory: a path the user can type and read, also
+    # when portfleet is installed from a wheel (the original lives in site-packages).
+    playbook = workdir / "port-exhaustion.yml"
+    shutil.copyfile(playbooks_dir() / "port-exhaustion.yml", playbook)
     state = workdir / "state.db"
-    env = dict(os.environ, PORTFLEET_STATE=str(state), PYTHONUNBUFFERED="1")
+    # Every step names its state store with --state, so each printed command runs as printed.
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
     env.pop("CI", None)  # the demo passes --yes itself
+    env.pop("PORTFLEET_STATE", None)
+    st = ["--state", str(state)]
 
     auth = (
         "Kerberos against the lab's own MIT KDC (realm PORTFLEET.TEST, one HTTP/<host>.portfleet.test service "
@@ -181,7 +223,7 @@ def demo(
             f"Compare every host with {playbook.name}: one connection, one batched read per host. "
             "Exit 3 means drift was found.",
         )
-        _run(["audit", "-i", inv, "-p", str(playbook)], env, {0, 3, 4})
+        _run(["audit", "-i", inv, "-p", str(playbook), *st], env, {0, 3, 4})
 
         _step(
             "4. Diagnose",
@@ -192,28 +234,29 @@ def demo(
         _run(["diagnose", "-i", inv, "--html", str(html)], env, {0, 3, 4})
 
         _step("5. Dry run", "apply --check --diff prints the exact commands per host and changes nothing.")
-        _run(["apply", "-i", inv, "-p", str(playbook), "--check", "--diff", "-l", "legacy*,web*"], env, {0, 3, 4})
+        _run(["apply", "-i", inv, "-p", str(playbook), "--check", "--diff", "-l", "legacy*,web*", *st], env, {0, 3, 4})
 
         _step(
             "6. Apply",
             "Writes only what drifts, in rolling batches, reads back and verifies; prior values go to "
             f"the state database ({state}) for `portfleet rollback`.",
         )
-        _run(["apply", "-i", inv, "-p", str(playbook), "--yes", "--batch", "50%"], env, {0, 3, 4})
+        _run(["apply", "-i", inv, "-p", str(playbook), "--yes", "--batch", "50%", *st], env, {0, 3, 4})
 
         _step(
             "7. Audit again",
             "Dynamic port ranges apply at once. MaxUserPort and TcpTimedWaitDelay need a reboot: those "
             "hosts are pending_reboot until they boot again.",
         )
-        _run(["audit", "-i", inv, "-p", str(playbook)], env, {0, 3, 4})
+        _run(["audit", "-i", inv, "-p", str(playbook), *st], env, {0, 3, 4})
 
         _step(
             "8. Plan the reboots",
             "Each host in its next maintenance window (from the playbook or inventory vars), in batches "
             "that never take too much of one group down at once. --ics exports it for a change calendar.",
         )
-        _run(["reboot", "plan", "-i", inv, "-p", str(playbook), "--ics", str(workdir / "reboots.ics")], env, {0, 3, 4})
+        _run(["reboot", "plan", "-i", inv, "-p", str(playbook), "--ics", str(workdir / "reboots.ics"), *st], env,
+             {0, 3, 4})
 
         _step(
             "9. Reboot now, rolling",
@@ -222,22 +265,25 @@ def demo(
             "(The lab runs 60x faster than real time, so a reboot takes about a second.)",
         )
         # --delay 5: the users' warning time of shutdown /t, shortened for the tour.
-        _run(["reboot", "run", "-i", inv, "-p", str(playbook), "--now", "--yes", "--delay", "5"], env, {0, 3, 4})
+        _run(["reboot", "run", "-i", inv, "-p", str(playbook), "--now", "--yes", "--delay", "5", *st], env, {0, 3, 4})
 
         _step("10. Audit once more", "The new values are in effect everywhere: every host compliant (exit 0).")
-        _run(["audit", "-i", inv, "-p", str(playbook)], env, {0, 3, 4})
+        _run(["audit", "-i", inv, "-p", str(playbook), *st], env, {0, 3, 4})
 
         _step("11. What happened", "Every run is recorded; `runs show RUN_ID` lists each write with its prior value.")
-        _run(["runs", "list"], env, {0})
+        _run(["runs", "list", *st], env, {0})
     finally:
         lab.stop()
     c.out.rule("[bold]Done[/bold]")
+    q = shlex.quote
+    krb5 = f"KRB5_CONFIG={q(str(lab.krb5_conf))} " if lab.krb5_conf is not None else ""
     c.out.print(
-        "The lab is stopped. Try it yourself:\n"
-        f"  portfleet lab serve --hosts 20 --inventory-out {inv} --state-dir {lab.state_dir}"
+        "The lab is stopped. Try it yourself (the lab keeps its fleet in its state directory):\n"
+        f"  portfleet lab serve --inventory-out {q(inv)} --state-dir {q(str(lab.state_dir))}"
         f"{' --kerberos' if kerberos else ''}   (in another terminal)\n"
-        + (f"  export KRB5_CONFIG={lab.krb5_conf}\n" if lab.krb5_conf is not None else "")
-        + f"  PORTFLEET_STATE={state} portfleet runs list\n"
-        f"  PORTFLEET_STATE={state} portfleet rollback RUN_ID -i {inv} --check\n"
-        f"Open {workdir / 'diagnose.html'} in a browser for the diagnose report."
+        f"  {krb5}portfleet audit -i {q(inv)} -p {q(str(playbook))} --state {q(str(state))}\n"
+        f"  portfleet runs list --state {q(str(state))}\n"
+        f"  {krb5}portfleet rollback RUN_ID -i {q(inv)} --check --state {q(str(state))}\n"
+        f"Open {workdir / 'diagnose.html'} in a browser for the diagnose report.",
+        highlight=False, markup=False, soft_wrap=True,
     )

@@ -27,16 +27,19 @@ class Profile(str, Enum):
 
 @app.command()
 def serve(
-    hosts: int = typer.Option(
-        ..., "--hosts", min=1,
-        help="Number of simulated Windows hosts (ignored when the state directory already holds a fleet).",
+    hosts: Optional[int] = typer.Option(
+        None, "--hosts", min=1, show_default=False,
+        help="Number of simulated Windows hosts of a new fleet. A state directory that holds a fleet is "
+        "served as it was made: leave --hosts, --first-address, --profile and --seed out, or give the same "
+        "values (others are refused, exit 2).",
     ),
     inventory_out: Path = typer.Option(
         ..., "--inventory-out", help="Where to write the Ansible YAML inventory (mode 0600: it holds the lab password)."
     ),
     state_dir: Path = typer.Option(Path("lab-state"), "--state-dir", help=STATE_DIR_HELP + " Reused across restarts."),
-    first_address: str = typer.Option(
-        "127.0.10.1", "--first-address", help="Loopback address of the first host; the others follow it."
+    first_address: Optional[str] = typer.Option(
+        None, "--first-address", show_default=False,
+        help="Loopback address of the first host of a new fleet (default 127.0.10.1); the others follow it.",
     ),
     https: bool = typer.Option(
         False, "--https/--no-https",
@@ -46,11 +49,13 @@ def serve(
         1.0, "--time-scale", help="Divide lab durations (shutdown delay, reboot time, TIME_WAIT) by this factor."
     ),
     latency: float = typer.Option(0.0, "--latency", min=0.0, help="Seconds of delay added to every HTTP response."),
-    profile: Profile = typer.Option(
-        Profile.mixed, "--profile", help="Fleet profile for a new lab: mixed (demo fleet), defaults, tuned, or faulty (mixed plus one "
+    profile: Optional[Profile] = typer.Option(
+        None, "--profile", show_default=False,
+        help="Fleet profile for a new lab: mixed (default; demo fleet), defaults, tuned, or faulty (mixed plus one "
         "host per fault kind preset: unreachable, wrong password, slow, reset, HTTP 500)."
     ),
-    seed: int = typer.Option(1, "--seed", help="Seed of the generated fleet (same seed, same fleet)."),
+    seed: Optional[int] = typer.Option(None, "--seed", show_default=False,
+                                       help="Seed of a new fleet (default 1; same seed, same fleet)."),
     allow_unencrypted: bool = typer.Option(
         False, "--allow-unencrypted",
         help="Accept unencrypted SOAP over plain HTTP, like AllowUnencrypted=true (Basic on 5985 also needs --allow-basic).",
@@ -98,7 +103,7 @@ def serve(
             https=https,
             time_scale=time_scale,
             latency=latency,
-            profile=profile.value,
+            profile=profile.value if profile is not None else None,
             seed=seed,
             allow_unencrypted=allow_unencrypted,
             replay=parse_replay(replay or []),

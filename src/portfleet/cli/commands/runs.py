@@ -11,6 +11,7 @@ import dataclasses
 from typing import Any, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from portfleet.cli import common as c
@@ -89,10 +90,11 @@ def list_runs(
         s = r.summary or {}
         brief = ", ".join(f"{v} {k}" for k, v in s.items() if v and k not in ("hosts",))
         kind = r.kind + (" --check" if r.check_mode else "") + (f" of {r.parent_run}" if r.parent_run else "")
-        status = f"[red]{r.status}[/red]" if r.status == "abandoned" else r.status
-        labels = (" ".join(x for x in (r.job, r.shard) if x),) if with_jobs else ()
-        when = (r.started_at[:19].replace("T", " "),) if started else ()
-        table.add_row(r.id, kind, status, *labels, *when, str(s.get("hosts", "")), brief)
+        # Every text from the state is escaped: host output and hand edits may hold rich markup ("[/red]").
+        status = f"[red]{escape(r.status)}[/red]" if r.status == "abandoned" else escape(r.status)
+        labels = (escape(" ".join(x for x in (r.job, r.shard) if x)),) if with_jobs else ()
+        when = (escape(r.started_at[:19].replace("T", " ")),) if started else ()
+        table.add_row(escape(r.id), escape(kind), status, *labels, *when, escape(str(s.get("hosts", ""))), escape(brief))
     c.out.print(table)
     for item in kinds:
         c.out.print(_overview_line(job, item), markup=False, soft_wrap=True)
@@ -152,12 +154,21 @@ def show_run(
     _print_show(run, results, journal, leases)
 
 
-def _print_show(run: Any, results: list, journal: list, leases: list) -> None:
+def _value(raw: Any) -> str:
+    """A journaled value as text; one a damaged row holds is shown as it is stored."""
     from portfleet.values import from_json, to_text
 
+    try:
+        return to_text(from_json(raw))
+    except (TypeError, ValueError, KeyError, OverflowError):
+        return repr(raw)
+
+
+def _print_show(run: Any, results: list, journal: list, leases: list) -> None:
+
     c.out.print(
-        f"[bold]run {run.id}[/bold]  {run.kind}{' --check' if run.check_mode else ''}  status [bold]{run.status}[/bold]"
-        f"  started {run.started_at}  finished {run.finished_at or '-'}"
+        f"[bold]run {escape(run.id)}[/bold]  {escape(run.kind)}{' --check' if run.check_mode else ''}  "
+        f"status [bold]{escape(run.status)}[/bold]  started {escape(run.started_at)}  finished {escape(run.finished_at or '-')}"
     )
     if run.controller_host:
         c.out.print(f"controller {run.controller_host} pid {run.controller_pid}", markup=False)
@@ -179,25 +190,26 @@ def _print_show(run: Any, results: list, journal: list, leases: list) -> None:
     for col in ("host", "status", "detail"):
         hosts.add_column(col, overflow="fold")
     for r in results:
-        hosts.add_row(r.host, r.status, r.detail or "")
+        hosts.add_row(escape(r.host), escape(r.status), escape(r.detail or ""))
     c.out.print(hosts)
     if journal:
         table = Table(title="journal (writes)", title_justify="left", header_style="bold")
         for col in ("host", "setting", "prior", "written", "state", "exit", "command"):
             table.add_column(col, overflow="fold")
         for j in journal:
-            table.add_row(j.host, j.setting, to_text(from_json(j.prior)), to_text(from_json(j.desired)), j.state,
-                          "" if j.exit_code is None else str(j.exit_code), j.command)
+            table.add_row(*(escape(v) for v in (j.host, j.setting, _value(j.prior), _value(j.desired), j.state,
+                                                "" if j.exit_code is None else str(j.exit_code), j.command)))
         c.out.print(table)
     if leases:
         table = Table(title="host leases held", title_justify="left", header_style="bold")
         for col in ("host", "since (UTC)", "expires (UTC)", "lease"):
             table.add_column(col, overflow="fold")
         for lease in leases:
-            table.add_row(lease.host, lease.acquired_at[:19].replace("T", " "), lease.expires_at[:19].replace("T", " "),
+            table.add_row(escape(lease.host), escape(lease.acquired_at[:19].replace("T", " ")),
+                          escape(lease.expires_at[:19].replace("T", " ")),
                           "live" if lease.live else "dead: the next run recovers it")
         c.out.print(table)
     results_hosts = {r.host for r in results}
     cut = sorted({j.host for j in journal if j.host not in results_hosts})
     if cut:
-        c.out.print(f"[yellow]no result recorded (run cut off while working on):[/yellow] {', '.join(cut)}")
+        c.out.print(f"[yellow]no result recorded (run cut off while working on):[/yellow] {escape(', '.join(cut))}")

@@ -143,7 +143,7 @@ def host_panel(d: Any) -> Panel:
             states = ", ".join(f"{s} {n:,}" for s, n in p.by_state.items())
             if p.time_wait_likely:
                 states += f" (+{p.time_wait_likely:,} TIME_WAIT likely its own)"
-            procs.add_row(p.name, str(p.pid) if p.pid >= 0 else "-", f"{p.ports:,}", states)
+            procs.add_row(Text(p.name), str(p.pid) if p.pid >= 0 else "-", f"{p.ports:,}", Text(states))  # host output
         parts.append(procs)
     for r in d.recommendations:
         parts.append(Text(f"→ {r.text}", style="cyan"))

@@ -81,7 +81,7 @@ def plan_tables(prepared: Prepared, plan: RebootPlan, commands: dict[str, str], 
         t.add_column("host")
         t.add_column("why")
         for u in plan.unschedulable:
-            t.add_row(u.name, u.reason)
+            t.add_row(u.name, Text(u.reason))
         out.append(t)
     others = [n for n in prepared.needs if not n.needs_reboot]
     if others:
@@ -91,7 +91,7 @@ def plan_tables(prepared: Prepared, plan: RebootPlan, commands: dict[str, str], 
         t.add_column("detail")
         for n in others:
             detail = n.detail or (f"booted {_short(n.boot_time)} UTC, nothing pending" if n.boot_time else "")
-            t.add_row(n.name, _styled(n.status), detail)
+            t.add_row(n.name, _styled(n.status), Text(detail))  # Text: a detail may quote a host's output
         out.append(t)
     if show_commands and commands:
         t = Table(title="Commands", header_style="bold", title_justify="left")
@@ -110,7 +110,8 @@ def run_table(outcome: RunOutcome) -> Table:
         table.add_column(col, overflow="fold")
     for h in outcome.hosts:
         detail = h.detail + ("".join(f"\n{n}" for n in h.notes) if h.notes else "")
-        table.add_row(h.name, str(h.batch or "-"), _styled(h.state), _short(h.boot_before), _short(h.boot_after), detail)
+        table.add_row(h.name, str(h.batch or "-"), _styled(h.state), _short(h.boot_before), _short(h.boot_after),
+                      Text(detail))
     return table
 
 
@@ -134,7 +135,8 @@ def status_table(rows: Sequence[StatusRow]) -> Table:
         table.add_column(col, overflow="fold")
     for r in rows:
         task = f"{r.task['next_run']}, {r.task['status']}" if r.task else "-"
-        table.add_row(r.name, _styled(r.state), _short(r.boot_time), "; ".join(r.reasons) or "-", task, r.detail)
+        table.add_row(r.name, _styled(r.state), _short(r.boot_time), Text("; ".join(r.reasons) or "-"), Text(task),
+                      Text(r.detail))
     return table
 
 

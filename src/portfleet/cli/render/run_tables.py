@@ -30,6 +30,7 @@ STYLE = {
     "planned": "yellow",
     "done": "green",
     "skipped": "dim",
+    "unknown": "magenta",  # a write whose answer was lost: audit the host
 }
 
 SHORT = {
@@ -180,7 +181,7 @@ def audit_table(report: RunReport, title: str | None = None, *, width: int | Non
             cell = cells[k][i]
             row.append(Text(_folded(cell.plain), style=cell.style) if fold else cell)
         if detail_column:
-            row.append(h.detail)
+            row.append(Text(h.detail))  # Text, not markup: a detail may quote a host's output ("[/red]")
         table.add_row(*row)
     if any(s.status == "pending_reboot" for h in report.hosts for s in h.settings):
         table.caption = "⟳ written, takes effect at the next reboot;  a → b: drift, a is set, b is wanted;  - absent"
@@ -219,11 +220,11 @@ def changes_table(report: RunReport, diff: bool) -> Table:
             row = [h.name, c.key]
             if diff:
                 row += [_short(c.before), _short(c.after)]
-            row += [_styled(c.state, c.state), c.command]
+            row += [_styled(c.state, c.state), Text(c.command)]
             table.add_row(*row)
     return table
 
 
 def print_warnings(console: Console, report: RunReport) -> None:
     for w in report.warnings:
-        console.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
+        console.print(Text.assemble(("warning:", "yellow"), f" {w}"), highlight=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, NoReturn
 
 import typer
+from rich.markup import escape
 
 from portfleet.cli import common as c
 from portfleet.cli.signals import exit_code_for
@@ -36,7 +37,7 @@ def print_changes(report: Any, check: bool, diff: bool) -> None:
         for h in report.hosts:
             if not h.changes:
                 continue
-            c.out.print(f"[bold]{h.name}[/bold] ({h.address})")
+            c.out.print(f"[bold]{escape(h.name)}[/bold] ({escape(h.address)})")
             for ch in h.changes:
                 if diff:
                     from portfleet.values import to_text

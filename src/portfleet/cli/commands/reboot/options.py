@@ -64,7 +64,26 @@ def bad_input_exits() -> Iterator[None]:
         say_empty(exc)
 
 
-def parse_now(text: Optional[str]) -> datetime:
+# `--now` means the same in `reboot plan` and `reboot run`: do not wait for maintenance windows (its
+# other name, --ignore-windows, too). `reboot plan --at TIME` plans as if it were TIME; `plan --now
+# TIME`, its old spelling, still works and says so (a flag cannot also take a value).
+IgnoreWindowsOpt = typer.Option(False, "--ignore-windows", help="Do not wait for maintenance windows: at once, "
+                                "batch limits only (`reboot run --now`).")
+
+
+def plan_time(at: Optional[str], old_now: Optional[str]) -> datetime:
+    """`reboot plan`'s planning instant: --at TIME, or the deprecated --now TIME, else now."""
+    if at is not None and old_now is not None:
+        c.fail("--at and --now TIME are the same option; give --at only")
+    if old_now is not None:
+        c.err.print("[yellow]warning:[/yellow] `reboot plan --now TIME` is deprecated: use --at TIME "
+                    "(--now and --ignore-windows mean \"do not wait for windows\" in reboot run and plan)",
+                    soft_wrap=True, markup=True)
+        return parse_now(old_now, "--now")
+    return parse_now(at, "--at")
+
+
+def parse_now(text: Optional[str], flag: str = "--at") -> datetime:
     if not text:
         return datetime.now(timezone.utc)
     raw = text.strip()
@@ -73,7 +92,7 @@ def parse_now(text: Optional[str]) -> datetime:
     try:
         value = datetime.fromisoformat(raw)
     except ValueError:
-        c.fail(f"--now {text!r}: write an ISO 8601 time such as 2027-03-27T12:00:00Z or 2027-03-27T13:00+01:00")
+        c.fail(f"{flag} {text!r}: write an ISO 8601 time such as 2027-03-27T12:00:00Z or 2027-03-27T13:00+01:00")
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)  # documented: a time without offset is UTC
     return value

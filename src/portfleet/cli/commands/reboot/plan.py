@@ -20,13 +20,15 @@ def plan_cmd(
     playbook: Optional[Path] = o.PlaybookOpt,
     limit: Optional[str] = o.LimitOpt,
     all_hosts: bool = o.AllOpt,
-    now: Optional[str] = typer.Option(None, "--now", help="Plan as if it were this time (ISO 8601, e.g. "
-                                      "2027-03-27T12:00:00Z; no offset means UTC): what-if and tests."),
+    at: Optional[str] = typer.Option(None, "--at", metavar="TIME", help="Plan as if it were this time (ISO 8601, "
+                                     "e.g. 2027-03-27T12:00:00Z; no offset means UTC): what-if and tests.",
+                                     show_default=False),
+    old_now: Optional[str] = typer.Option(None, "--now", hidden=True, help="Deprecated: --at TIME.",
+                                          show_default=False),
     output: c.TableOrJson = o.format_option("reboot-plan"),
     ics: Optional[Path] = typer.Option(None, "--ics", help="Also write the plan as an iCalendar file (one event "
                                        "per batch, each host's exact shutdown command in the description)."),
-    ignore_windows: bool = typer.Option(False, "--ignore-windows", help="Plan as `reboot run --now` would: at once, "
-                                        "batch limits only."),
+    ignore_windows: bool = o.IgnoreWindowsOpt,
     max_parallel: Optional[int] = o.MaxParallelOpt,
     batch: Optional[str] = o.BatchOpt,
     max_unavailable: Optional[str] = o.MaxUnavailableOpt,
@@ -53,7 +55,7 @@ def plan_cmd(
     from portfleet.reboot.session import RunRequest, plan_run
     from portfleet.report.json_out import write_json
 
-    at = o.parse_now(now)
+    when = o.plan_time(at, old_now)
     request = RunRequest(
         inventory=inventory, playbook=playbook, limit=limit, all_hosts=all_hosts, max_parallel=max_parallel,
         vault=command_keyring(),
@@ -62,7 +64,7 @@ def plan_cmd(
         shard=shard,
     )
     with o.open_store(state) as store, o.bad_input_exits():
-        planned = plan_run(request, o.wiring(store, templates, timeout, ca_bundle, not o.is_json(output)), at)
+        planned = plan_run(request, o.wiring(store, templates, timeout, ca_bundle, not o.is_json(output)), when)
     if ics is not None:
         try:
             write_ics(planned.plan, ics, commands=planned.commands)

@@ -24,8 +24,8 @@ def run_cmd(
     playbook: Optional[Path] = o.PlaybookOpt,
     limit: Optional[str] = o.LimitOpt,
     all_hosts: bool = o.AllOpt,
-    now: bool = typer.Option(False, "--now", help="Do not wait for maintenance windows: reboot at once (batch "
-                             "limits still apply)."),
+    now: bool = typer.Option(False, "--now", "--ignore-windows", help="Do not wait for maintenance windows: reboot "
+                             "at once (batch limits still apply)."),
     check: bool = typer.Option(False, "--check", "--dry-run", "-C", help="Show what would be rebooted, when, by "
                                "which command; touch nothing."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before rebooting more than one host."),
