@@ -97,3 +97,32 @@ def test_the_executor_reboots_one_host_and_verifies_it_by_its_new_boot_time(doub
     assert store.pending_reboots(name) == []
     assert store.reboot_host(run_id, name).state == "verified"
     assert [(r.host, r.status) for r in store.host_results(run_id)] == [(name, "compliant")]
+    assert store.leases(run_id) == []  # the host's lease was taken for the reboot and given back
+
+
+def test_a_host_another_live_run_holds_is_not_rebooted(double, store):
+    """Leases cover reboots too: a host leased by another live run gets no shutdown and is failed as
+    locked, naming the holder; the run's own leases are given back when its hosts are final."""
+    name = "web-02"
+    options = RunOptions(delay=60, ignore_windows=True)
+    holder = store.start_run("apply")
+    assert store.acquire_lease(holder, name) is None
+    run_id = store.start_run("reboot", inventory=str(double.inventory_path), playbook=str(PLAYBOOK))
+    store.reboot_run_create(run_id, options.to_json(), *controller_identity())
+    store.reboot_hosts_add(run_id, [(name, ["forced"], True)])
+    [plan] = double.desired(PLAYBOOK, name)
+    boots_before = double.lab_host(name).state.boot_count
+    sent_before = len(double.commands(name))
+
+    outcome = RebootExecutor(
+        store=store, run_id=run_id, targets={name: Target(plan, None, ("web",))},
+        open_session=double.open_session, renderer=Renderer(), options=options,
+        stop=double.stop_event(), clock=double.clock.utcnow, forks=1,
+    ).run()
+
+    [host] = outcome.hosts
+    assert host.state == "failed" and host.detail.startswith("locked: ") and holder in host.detail
+    assert len(double.commands(name)) == sent_before  # never contacted
+    assert double.lab_host(name).state.boot_count == boots_before
+    store.release_lease(holder, name)
+    assert store.acquire_lease(run_id, name) is None and store.leases(holder) == []

@@ -339,7 +339,7 @@ class RebootExecutor:
         outcome.batches_run += 1
         results = fan_out(
             names,
-            lambda n: self._reboot_one(n, self.store.reboot_host(self.run_id, n) or rows[n], number),
+            lambda n: self._reboot_leased(n, self.store.reboot_host(self.run_id, n) or rows[n], number),
             forks=max(1, min(self.forks, len(names))),
             name=lambda n: n,
             status=lambda r: r.state,
@@ -387,6 +387,18 @@ class RebootExecutor:
         if t is not None:
             record(self.store, self.run_id, HostReport(name, t.plan.host.address, HostStatus.ERROR, detail))
         return out
+
+    def _reboot_leased(self, name: str, row: RebootHostRow, batch: int) -> HostOutcome:
+        """One host under the run's lease on it (DESIGN: one run writes a host at a time); a host
+        another live run holds is not contacted. The lease is given back once the host is final; a
+        host cut off in flight keeps it until the run resumes (or its controller is gone)."""
+        holder = self.store.acquire_lease(self.run_id, name)
+        if holder is not None:
+            return self._fail(name, batch, f"locked: {holder.holder()} holds this host; not rebooted")
+        outcome = self._reboot_one(name, row, batch)
+        if outcome.state in REBOOT_FINAL:
+            self.store.release_lease(self.run_id, name)
+        return outcome
 
     def _reboot_one(self, name: str, row: RebootHostRow, batch: int) -> HostOutcome:
         t = self.targets[name]
