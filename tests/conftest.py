@@ -118,7 +118,7 @@ def _pump(stream: Any, sink: list[str], lines: "queue.Queue[str | None] | None")
 def start_lab(workdir: Path, **options: Any) -> RunningLab:
     """Start `python -m portfleet lab serve` and wait for its "ready" line (fails with its output otherwise).
 
-    Options: hosts=3, profile="mixed", seed=1, https=False, time_scale=1.0, latency=0.0,
+    Options: hosts=3, profile=None (mixed), seed=None (1), https=False, time_scale=1.0, latency=0.0,
     allow_unencrypted=False, allow_basic=False, kerberos=False, cert_auth=False, replay=None ({host: capture path}), state_dir=None, first_address=None,
     inventory=None, entry=("portfleet", "lab") (the module and words before `serve`: ("portfleet_lab",) runs the
     lab on its own). Pass the `state_dir` of a stopped lab to restart it from its saved state. An address
@@ -143,8 +143,8 @@ def _launch(
     *,
     retryable: bool = False,
     hosts: int = 3,
-    profile: str = "mixed",
-    seed: int = 1,
+    profile: str | None = None,  # None: the lab's default (mixed) for a new fleet, the stored one on a restart
+    seed: int | None = None,  # likewise (1)
     https: bool = False,
     time_scale: float = 1.0,
     latency: float = 0.0,
@@ -169,8 +169,8 @@ def _launch(
         "--inventory-out", str(inventory),
         "--state-dir", str(state_dir),
         *(["--first-address", first_address] if first_address else []),
-        "--profile", profile,
-        "--seed", str(seed),
+        *(["--profile", profile] if profile is not None else []),
+        *(["--seed", str(seed)] if seed is not None else []),
         "--time-scale", str(time_scale),
         "--latency", str(latency),
         "--https" if https else "--no-https",
