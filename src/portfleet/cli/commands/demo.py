@@ -231,7 +231,7 @@ def demo(
             "events 4227/4231, a verdict and what to do. --html writes a report to open in a browser.",
         )
         html = workdir / "diagnose.html"
-        _run(["diagnose", "-i", inv, "--html", str(html)], env, {0, 3, 4})
+        _run(["diagnose", "-i", inv, "--html", str(html), *st], env, {0, 3, 4})
 
         _step("5. Dry run", "apply --check --diff prints the exact commands per host and changes nothing.")
         _run(["apply", "-i", inv, "-p", str(playbook), "--check", "--diff", "-l", "legacy*,web*", *st], env, {0, 3, 4})
