@@ -148,3 +148,35 @@ def test_broken_or_missing_templates_are_clear_errors(tmp_path):
         Renderer(tmp_path).read_command([CATALOGUE["MaxUserPort"]], {})
     with pytest.raises(RenderError, match="not found"):
         Renderer().render("windows/read/NoSuchSetting.cmd.j2")
+
+
+def test_reads_that_use_host_vars_differ_per_host_and_the_others_are_reused(tmp_path):
+    """A read template reading `vars` is rendered for each host; the shipped ones (no vars) once per run,
+    yet every host still gets the full, correct line."""
+    read = tmp_path / "windows" / "read"
+    read.mkdir(parents=True)
+    (read / "TcpTimedWaitDelay.cmd.j2").write_text(
+        'reg query "{{ vars.params_key | default("HKLM\\\\X") }}" /v TcpTimedWaitDelay 2>&1\n')
+    r = Renderer(tmp_path)
+    settings = [CATALOGUE["MaxUserPort"], CATALOGUE["TcpTimedWaitDelay"]]
+    a = r.read_command(settings, {"params_key": "HKLM\\A"})
+    b = r.read_command(settings, {"params_key": "HKLM\\B"})
+    assert 'reg query "HKLM\\A" /v TcpTimedWaitDelay' in a and 'reg query "HKLM\\B" /v TcpTimedWaitDelay' in b
+    assert a.replace("HKLM\\A", "HKLM\\B") == b  # only the host's own part differs
+    assert r.read_command(settings, {"params_key": "HKLM\\A"}) == a
+    assert Renderer().read_command(settings, {"anything": 1}) == Renderer().read_command(settings, {})
+
+
+@pytest.mark.parametrize("body", [
+    "echo {{ range(1000) | random }}",
+    "echo {{ lipsum(1, false, 1, 2) }}",
+    "{% include 'windows/facts/included.cmd.j2' %}",
+])
+def test_impure_or_including_templates_are_rendered_every_time(tmp_path, body):
+    facts = tmp_path / "windows" / "facts"
+    facts.mkdir(parents=True)
+    (facts / "ver.cmd.j2").write_text(body + "\n")
+    (facts / "included.cmd.j2").write_text("echo {{ vars.n }}\n")
+    r = Renderer(tmp_path)
+    outputs = {r.render("windows/facts/ver.cmd.j2", vars={"n": n}) for n in range(30)}
+    assert len(outputs) > 1

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
+from typing import Iterable
+
 import typer
 
 from portfleet import __version__
@@ -10,34 +14,32 @@ from portfleet.cli.help_format import HELP_OPTIONS
 from portfleet.cli.signals import exit_code_for, interrupting
 from portfleet.exit_codes import EXIT_CODE_TABLE, EXIT_UNEXPECTED
 
-from portfleet.cli.commands import inventory as inventory_cmd
-from portfleet.cli.commands import lab as lab_cmd
-from portfleet.cli.commands import reboot as reboot_cmd
-from portfleet.cli.commands import runs as runs_cmd
-from portfleet.cli.commands.apply import apply
-from portfleet.cli.commands.audit import audit
-from portfleet.cli.commands.capture import capture
-from portfleet.cli.commands.demo import demo
-from portfleet.cli.commands.diagnose import diagnose
-from portfleet.cli.commands.rollback import rollback
-from portfleet.cli.commands.status import status
+# name -> (module, attribute, a group of subcommands?), in the order `--help` lists them. A command's
+# module (and what it imports: the inventory loader, jinja2, the reboot planner...) is imported only
+# when that command runs or when the whole list is needed (root help, a mistyped name): start-up is
+# controller CPU every run pays, so a run imports its own command only.
+COMMANDS: dict[str, tuple[str, str, bool]] = {
+    "demo": ("portfleet.cli.commands.demo", "demo", False),
+    "audit": ("portfleet.cli.commands.audit", "audit", False),
+    "apply": ("portfleet.cli.commands.apply", "apply", False),
+    "rollback": ("portfleet.cli.commands.rollback", "rollback", False),
+    "diagnose": ("portfleet.cli.commands.diagnose", "diagnose", False),
+    "status": ("portfleet.cli.commands.status", "status", False),
+    "capture": ("portfleet.cli.commands.capture", "capture", False),
+    "inventory": ("portfleet.cli.commands.inventory", "app", True),
+    "runs": ("portfleet.cli.commands.runs", "app", True),
+    "reboot": ("portfleet.cli.commands.reboot", "app", True),
+    "lab": ("portfleet.cli.commands.lab", "app", True),
+}
 
-app = typer.Typer(
-    name="portfleet",
-    help=(
-        "Keep a Windows (and Linux) fleet tuned against ephemeral TCP port exhaustion.\n\n"
-        "Reads an Ansible inventory, compares hosts with a desired-state playbook, and pushes "
-        "registry/netsh changes over WinRM or SSH with dry-run, verify and rollback.\n\n"
-        "Start with `portfleet demo`: it runs the whole tour against a simulated lab fleet.\n\n"
-        "Exit codes: " + ", ".join(f"{code} {meaning}" for code, meaning in EXIT_CODE_TABLE) + "."
-    ),
-    no_args_is_help=True,
-    add_completion=False,
-    context_settings=HELP_OPTIONS,
-    rich_markup_mode=None,
-    # A traceback must never print locals: one of them may hold a password.
-    pretty_exceptions_show_locals=False,
+ROOT_HELP = (
+    "Keep a Windows (and Linux) fleet tuned against ephemeral TCP port exhaustion.\n\n"
+    "Reads an Ansible inventory, compares hosts with a desired-state playbook, and pushes "
+    "registry/netsh changes over WinRM or SSH with dry-run, verify and rollback.\n\n"
+    "Start with `portfleet demo`: it runs the whole tour against a simulated lab fleet.\n\n"
+    "Exit codes: " + ", ".join(f"{code} {meaning}" for code, meaning in EXIT_CODE_TABLE) + "."
 )
+
 
 def _version(value: bool) -> None:
     if value:
@@ -45,7 +47,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def _root(
     version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True,
                                  help="Show portfleet's version and exit."),
@@ -53,23 +54,51 @@ def _root(
     """Keep a Windows (and Linux) fleet tuned against ephemeral TCP port exhaustion."""
 
 
-app.command()(demo)
-app.command()(audit)
-app.command()(apply)
-app.command()(rollback)
-app.command()(diagnose)
-app.command()(status)
-app.command()(capture)
-app.add_typer(inventory_cmd.app, name="inventory")
-app.add_typer(runs_cmd.app, name="runs")
-app.add_typer(reboot_cmd.app, name="reboot")
-app.add_typer(lab_cmd.app, name="lab")
+def build(names: Iterable[str] = COMMANDS) -> typer.Typer:
+    """The root command with the named commands (all of them by default) registered."""
+    wanted = set(names)
+    root = typer.Typer(
+        name="portfleet",
+        help=ROOT_HELP,
+        no_args_is_help=True,
+        add_completion=False,
+        context_settings=HELP_OPTIONS,
+        rich_markup_mode=None,
+        # A traceback must never print locals: one of them may hold a password.
+        pretty_exceptions_show_locals=False,
+    )
+    root.callback()(_root)
+    for name, (module, attribute, group) in COMMANDS.items():
+        if name not in wanted:
+            continue
+        target = getattr(importlib.import_module(module), attribute)
+        if group:
+            root.add_typer(target, name=name)
+        else:
+            root.command(name=name)(target)
+    return root
+
+
+def __getattr__(name: str) -> typer.Typer:
+    """`app`: the root with every command, for tests and tools that drive the CLI in-process."""
+    if name == "app":
+        full = globals()["app"] = build()
+        return full
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def invoked(argv: list[str]) -> list[str]:
+    """The commands a command line needs registered: the one it names, or all of them when it names
+    none that exists (root options, root help, a mistyped name that wants suggestions)."""
+    if argv and argv[0] in COMMANDS:
+        return [argv[0]]
+    return list(COMMANDS)
 
 
 def main() -> None:
     with interrupting() as seen:
         try:
-            app()
+            build(invoked(sys.argv[1:]))()
         except SystemExit as done:
             # click turns a KeyboardInterrupt that no run handled (one outside a fan-out, such as
             # during loading) into "Aborted!" and exit 1; the exit code must still name the signal.
