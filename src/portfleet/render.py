@@ -155,6 +155,25 @@ class Renderer:
     def read_command(self, settings: Sequence[Setting], host_vars: Mapping[str, Any], platform: str = "windows") -> str:
         """ONE command (a cmd.exe line; an sh script on Linux) reading the facts and every given
         setting, sections marked by echo."""
+        suffix, fact_sections = _platform(platform)
+        templates = [f"{platform}/facts/{name.split('.', 1)[1]}{suffix}" for name in fact_sections]
+        templates += [s.read_template for s in settings] + [f"{platform}/read{suffix}"]
+        # The same line for every host when no template involved reads the host's variables.
+        whole: Hashable | None = ("read", platform, tuple(settings)) if all(map(self._is_pure, templates)) else None
+        if whole is not None:
+            try:
+                cached = self._rendered.get(whole)
+            except TypeError:
+                whole, cached = None, None
+            if cached is not None:
+                dict(host_vars or {})  # still evaluated: a host whose variables cannot be evaluated fails as before
+                return cached
+        line = self._read_line(settings, host_vars, platform)
+        if whole is not None and len(self._rendered) < RENDER_CACHE_ENTRIES:
+            self._rendered[whole] = line
+        return line
+
+    def _read_line(self, settings: Sequence[Setting], host_vars: Mapping[str, Any], platform: str) -> str:
         context_vars = dict(host_vars or {})
         sections = [
             {"name": name, "marker": begin_marker(name), "command": command}
