@@ -161,6 +161,25 @@ def build_plans_or_exit(inventory: Any, playbook: Any, limit: Optional[str]) -> 
     return plans
 
 
+def fleet_plans_or_exit(inventory: Path, playbook: Path, limit: Optional[str], shard: Any) -> Any:
+    """What audit and apply work on: the inventory and playbook loaded, the plays and --limit applied, then
+    this process's --shard taken (an empty shard ends the command, exit 0)."""
+    from portfleet.cli import shard_options
+
+    plans = build_plans_or_exit(load_inventory_or_exit(inventory), load_playbook_or_exit(playbook), limit)
+    plans.hosts = shard_options.narrow(plans.hosts, shard)
+    return plans
+
+
+def run_store(state: "Optional[Path | str]", shard: Any, job: Optional[str]) -> Any:
+    """The state store, every run this process records labelled with its --shard and --job."""
+    from portfleet.cli import shard_options
+
+    store = open_store(state)
+    shard_options.label(store, shard, job)
+    return store
+
+
 def note_unused_ca(hosts: Any) -> None:
     """A CA path on a plain-HTTP host is not used (as in Ansible): said once, not silently ignored."""
     from portfleet.transport.tls_checks import unused_ca_notes

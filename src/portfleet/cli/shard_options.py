@@ -4,6 +4,9 @@ plan|run, rollback, runs list, status), and the two things a command does with t
     plans.hosts = sharding.narrow(plans.hosts, shard)   # after inventory, plays and --limit selected
     sharding.label(store, shard, job)                   # the runs this process records carry both
 
+(common.fleet_plans_or_exit does the first for audit and apply; common.run_store the second for audit,
+apply and diagnose.)
+
 (typer hands the command a Shard for --shard: the parameters stay annotated `Optional[str]`, the
 type typer parses, and the callback turns the text into the value.)
 

@@ -61,17 +61,13 @@ def apply(
     from portfleet.cli.render.progress import progress_for_terminal
     from portfleet.report.json_out import write_json
 
-    inv = c.load_inventory_or_exit(inventory)
-    book = c.load_playbook_or_exit(playbook)
-    plans = c.build_plans_or_exit(inv, book, limit)
-    plans.hosts = sharding.narrow(plans.hosts, shard)
+    plans = c.fleet_plans_or_exit(inventory, playbook, limit, shard)
     rollout = plans.hosts[0].rollout
     batch_spec = _batch(batch) if batch is not None else getattr(rollout, "batch", None)
     threshold = _percent(max_fail) if max_fail is not None else getattr(rollout, "max_fail_percentage", None)
     if not check:
         c.confirm_changes(len(plans.hosts), "apply the playbook", yes)
-    store = c.open_store(state)
-    sharding.label(store, shard, job)
+    store = c.run_store(state, shard, job)
     with store:
         report = run_converge(
             "apply",

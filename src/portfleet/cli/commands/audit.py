@@ -45,12 +45,8 @@ def audit(
     from portfleet.report.csv_out import write_csv
     from portfleet.report.json_out import write_json
 
-    inv = c.load_inventory_or_exit(inventory)
-    book = c.load_playbook_or_exit(playbook)
-    plans = c.build_plans_or_exit(inv, book, limit)
-    plans.hosts = sharding.narrow(plans.hosts, shard)
-    store = c.open_store(state)
-    sharding.label(store, shard, job)
+    plans = c.fleet_plans_or_exit(inventory, playbook, limit, shard)
+    store = c.run_store(state, shard, job)
     with store:
         report = run_audit(
             plans.hosts,

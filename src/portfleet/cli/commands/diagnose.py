@@ -75,8 +75,7 @@ def diagnose(
     inv, hosts = _select(inventory, limit)
     hosts = sharding.narrow(hosts, shard)
     desired, warnings = _desired(inv, playbook, limit)
-    store = c.open_store(state)
-    sharding.label(store, shard, job)
+    store = c.run_store(state, shard, job)
     renderer = c.renderer(templates)
     open_session = c.open_sessions(timeout, ca_bundle, ask_pass)
     as_table = output == c.TableOrJson.table
