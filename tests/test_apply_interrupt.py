@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import sqlite3
-import subprocess
-import sys
-import time
 
+from run_checks import journal_count, start_apply, wait_for
 from test_fleet_apply_e2e import PLAYBOOK, as_json, portfleet, snapshot
 
 TUNED = {"start": 10000, "num": 55536}
 
 
-def _journal_rows(state) -> int:
-    if not state.exists():
-        return 0
-    try:
-        with sqlite3.connect(state) as db:
-            return db.execute("SELECT COUNT(*) FROM journal").fetchone()[0]
-    except sqlite3.OperationalError:  # the schema is not there yet
-        return 0
 
 
 def test_ctrl_c_mid_apply_keeps_a_complete_record(lab, tmp_path):
@@ -32,18 +20,8 @@ def test_ctrl_c_mid_apply_keeps_a_complete_record(lab, tmp_path):
     for name in names:
         control.set_faults(name, slow_seconds=0.4)  # every command takes a while: the run is long enough to cut
     state = tmp_path / "state.db"
-    env = dict(os.environ, PORTFLEET_STATE=str(state))
-    env.pop("CI", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "portfleet", "apply", "-i", str(running.inventory), "-p", str(PLAYBOOK),
-         "--yes", "--forks", "2", "--batch", "100%", "--format", "json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-    )
-    deadline = time.monotonic() + 60
-    while _journal_rows(state) == 0:  # wait until the first write is journaled
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "no write journaled within 60 s"
-        time.sleep(0.05)
+    proc = start_apply(running.inventory, PLAYBOOK, state, "--forks", "2", "--batch", "100%")
+    assert wait_for(lambda: journal_count(state) > 0, proc, what="the first journaled write"), proc.communicate()
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
@@ -73,17 +51,8 @@ def test_a_killed_apply_is_told_by_runs_show_and_rolled_back(lab, tmp_path):
     for name in names:
         control.set_faults(name, slow_seconds=0.4)
     state = tmp_path / "state.db"
-    env = dict(os.environ, PORTFLEET_STATE=str(state))
-    env.pop("CI", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "portfleet", "apply", "-i", str(running.inventory), "-p", str(PLAYBOOK),
-         "--yes", "--forks", "2", "--batch", "100%", "--format", "json"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-    )
-    deadline = time.monotonic() + 60
-    while _journal_rows(state) == 0:
-        assert proc.poll() is None and time.monotonic() < deadline
-        time.sleep(0.05)
+    proc = start_apply(running.inventory, PLAYBOOK, state, "--forks", "2", "--batch", "100%")
+    assert wait_for(lambda: journal_count(state) > 0, proc, what="the first journaled write"), proc.communicate()
     proc.kill()  # a crash: no cleanup, no bookkeeping
     proc.wait()
 

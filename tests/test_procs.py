@@ -10,11 +10,11 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-import time
 
 import psutil
 import pytest
 
+from run_checks import journal_count, start_apply, wait_for
 from test_fleet_apply_e2e import PLAYBOOK, as_json, portfleet, snapshot
 
 TUNED = {"start": 10000, "num": 55536}
@@ -126,14 +126,6 @@ def test_worker_processes_fork_once_and_keep_one_writer(tmp_path):
     assert doc["calls"] == list(range(7))  # item 7's worker died before writing: nothing recorded twice
 
 
-def _journal_rows(state) -> int:
-    if not state.exists():
-        return 0
-    try:
-        with sqlite3.connect(state) as db:
-            return db.execute("SELECT COUNT(*) FROM journal").fetchone()[0]
-    except sqlite3.OperationalError:
-        return 0
 
 
 @pytest.mark.parametrize("signum, code, name", [(signal.SIGINT, 130, "Ctrl-C"), (signal.SIGTERM, 143, "SIGTERM")])
@@ -144,18 +136,9 @@ def test_a_signal_during_a_procs_2_apply_leaves_every_write_journaled(lab, tmp_p
     for host in names:
         control.set_faults(host, slow_seconds=0.4)  # every command takes a while: the run is long enough to cut
     state = tmp_path / "state.db"
-    env = dict(os.environ, PORTFLEET_STATE=str(state))
-    env.pop("CI", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "portfleet", "apply", "-i", str(running.inventory), "-p", str(PLAYBOOK), "--yes",
-         "--procs", "2", "--forks", "4", "--batch", "100%", "--format", "json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while _journal_rows(state) == 0:
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "no write journaled within 60 s"
-        time.sleep(0.05)
+    proc = start_apply(running.inventory, PLAYBOOK, state, "--procs", "2", "--forks", "4", "--batch", "100%",
+                       start_new_session=True)
+    assert wait_for(lambda: journal_count(state) > 0, proc, what="the first journaled write"), proc.communicate()
     workers = psutil.Process(proc.pid).children()
     assert len(workers) == 2
     if signum == signal.SIGINT:
