@@ -214,3 +214,26 @@ def test_adversarial_lines_take_linear_time(workdir, name):
 
     small, large = cost(5_000), cost(40_000)
     assert large < 24 * small + 0.05, f"{name}: {small * 1000:.1f} ms -> {large * 1000:.1f} ms for 8x the input"
+
+
+CFG_LINES = st.lists(st.sampled_from([
+    "[defaults]", "[defaults", "[inventory]", "vault_password_file = pw.txt", "vault_password_file=", "vault_id_match = yes",
+    "vault_identity_list = a@x, b@prompt", "vault_identity = prod", "forks = 5", "; comment", "# comment", "  indented",
+    "%", "%(x)s", "%%", "key", "= value", "\t", "", "\x00", "é", "[", "]", "vault_password_file = 100%",
+]), max_size=12)
+
+
+@given(lines=CFG_LINES, raw=st.binary(max_size=60), use_raw=st.booleans())
+@FUZZ
+def test_ansible_cfg(workdir, lines, raw, use_raw):
+    """An ansible.cfg of any content reads as settings or as InventoryError (exit 2), nothing else."""
+    from portfleet.inventory.ansible_config import read_config
+
+    path = workdir / "ansible.cfg"
+    path.write_bytes(raw if use_raw else "\n".join(lines).encode("utf-8"))
+    try:
+        settings_found = read_config(path)
+    except InventoryError as exc:
+        assert str(exc).startswith(f"{path}")
+        return
+    assert set(settings_found) <= {"vault_identity_list", "vault_password_file", "vault_identity", "vault_id_match"}

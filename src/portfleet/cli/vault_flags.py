@@ -34,14 +34,15 @@ VaultPasswordFileOpt = typer.Option(
     "--vault-pass-file",
     metavar="FILE",
     help="Vault password file (or an executable that prints it), as ansible's; repeatable. Also "
-    "ANSIBLE_VAULT_PASSWORD_FILE.",
+    "ANSIBLE_VAULT_PASSWORD_FILE, else vault_password_file of ansible.cfg.",
     show_default=False,
 )
 VaultIdOpt = typer.Option(
     [],
     "--vault-id",
     metavar="[LABEL@]SOURCE",
-    help="Vault identity [LABEL@]FILE or [LABEL@]prompt, as ansible's; repeatable. Also ANSIBLE_VAULT_IDENTITY_LIST.",
+    help="Vault identity [LABEL@]FILE or [LABEL@]prompt, as ansible's; repeatable. Also "
+    "ANSIBLE_VAULT_IDENTITY_LIST, else vault_identity_list of ansible.cfg.",
     show_default=False,
 )
 AskVaultPassOpt = typer.Option(
@@ -100,17 +101,23 @@ def command_keyring() -> Any:
 
 def vault_keyring_or_exit(vault_ids: Optional[list[str]] = None, password_files: Optional[list[Path]] = None,
                           ask_vault_pass: bool = False) -> Any:
-    """The run's vault passwords (flags + ANSIBLE_VAULT_* variables), read now, before any host is
-    contacted; a bad source exits 2 naming it. Prompts need a terminal."""
+    """The run's vault passwords (flags + ANSIBLE_VAULT_* variables + the vault settings of the ansible.cfg
+    Ansible would read), read now, before any host is contacted; a bad source or a broken ansible.cfg exits 2
+    naming it. Prompts need a terminal."""
     import getpass
 
+    from portfleet.cli.console import err
     from portfleet.inventory import InventoryError
+    from portfleet.inventory.ansible_config import load_config
     from portfleet.inventory.vault_secrets import keyring_from_options
 
     prompt = (lambda text: getpass.getpass(text)) if sys.stdin.isatty() else None
     try:
+        config = load_config()
+        for note in config.notes:
+            err.print(f"note: {note}", style="yellow", soft_wrap=True, markup=False)
         return keyring_from_options(vault_ids or [], [str(p) for p in password_files or []], ask_vault_pass,
-                                    prompt=prompt)
+                                    prompt=prompt, config=config)
     except InventoryError as exc:
         fail(str(exc))
     except (EOFError, KeyboardInterrupt):

@@ -6,7 +6,9 @@ Sources, in the order Ansible's CLI.setup_vault_secrets lists them (ansible-core
   3. --vault-password-file FILE   repeatable; label 'default'
   4. ANSIBLE_VAULT_PASSWORD_FILE  label 'default' (added even when 3. is given, as Ansible does)
   5. --ask-vault-pass             a prompt, label 'default'
-(the 'default' label is ANSIBLE_VAULT_IDENTITY when that is set.) A password file is read whole and
+(the 'default' label is ANSIBLE_VAULT_IDENTITY when that is set.) Each ANSIBLE_VAULT_* variable that is
+not set takes its setting from the ansible.cfg Ansible would read (ansible_config.py), in the same place
+of the order, and a message about it names that file. A password file is read whole and
 stripped (Ansible: ``f.read().strip()``, then any vault encryption of the file itself removed with the
 passwords read so far); an executable file is run and its standard output is the password
 (``NAME-client`` scripts get ``--vault-id LABEL``, exit 2 meaning "no such id"). Ansible only warns
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from portfleet.inventory import vault
+from portfleet.inventory.ansible_config import AnsibleConfig, vault_settings
 from portfleet.inventory.errors import InventoryError
 from portfleet.inventory.secret import Secret
 
@@ -64,9 +67,12 @@ def vault_id_sources(
     password_files: Sequence[str | Path] = (),
     ask_vault_pass: bool = False,
     environ: Mapping[str, str] | None = None,
+    origins: Mapping[str, str] | None = None,
 ) -> list[VaultIdSource]:
-    """Every password source of a run, in Ansible's order (see the module docstring)."""
+    """Every password source of a run, in Ansible's order (see the module docstring). `origins`: where a
+    variable's value came from when not from the environment ("vault_password_file in ./ansible.cfg")."""
     env = os.environ if environ is None else environ
+    said = origins or {}
     default = env.get("ANSIBLE_VAULT_IDENTITY") or vault.DEFAULT_VAULT_ID
     out: list[VaultIdSource] = []
 
@@ -78,13 +84,14 @@ def vault_id_sources(
 
     listed = env.get("ANSIBLE_VAULT_IDENTITY_LIST", "")
     for spec in (s for s in listed.split(",") if s.strip()):
-        add(spec, "ANSIBLE_VAULT_IDENTITY_LIST")
+        add(spec, said.get("ANSIBLE_VAULT_IDENTITY_LIST", "ANSIBLE_VAULT_IDENTITY_LIST"))
     for spec in vault_ids:
         add(spec, "--vault-id")
     for path in password_files:
         out.append(VaultIdSource(default, str(path), "--vault-password-file"))
     if env.get("ANSIBLE_VAULT_PASSWORD_FILE"):
-        out.append(VaultIdSource(default, os.path.expanduser(env["ANSIBLE_VAULT_PASSWORD_FILE"]), "ANSIBLE_VAULT_PASSWORD_FILE"))
+        out.append(VaultIdSource(default, os.path.expanduser(env["ANSIBLE_VAULT_PASSWORD_FILE"]),
+                                 said.get("ANSIBLE_VAULT_PASSWORD_FILE", "ANSIBLE_VAULT_PASSWORD_FILE")))
     if ask_vault_pass:
         out.append(VaultIdSource(default, _ASK, "--ask-vault-pass"))
     return out
@@ -231,7 +238,14 @@ def keyring_from_options(
     prompt: Prompt | None = None,
     environ: Mapping[str, str] | None = None,
     timeout: float = SCRIPT_TIMEOUT,
+    config: AnsibleConfig | None = None,
 ) -> VaultKeyring:
-    """The keyring for Ansible's three vault flags plus the ANSIBLE_VAULT_* variables."""
-    sources = vault_id_sources(vault_ids, password_files, ask_vault_pass, environ)
-    return load_keyring(sources, prompt=prompt, timeout=timeout, environ=environ)
+    """The keyring for Ansible's three vault flags plus the ANSIBLE_VAULT_* variables, each unset one
+    taken from `config` (the ansible.cfg in force: ansible_config.load_config) when given."""
+    env = dict(os.environ if environ is None else environ)
+    origins: dict[str, str] = {}
+    if config is not None:
+        settings, origins = vault_settings(config, env)
+        env.update(settings)
+    sources = vault_id_sources(vault_ids, password_files, ask_vault_pass, env, origins)
+    return load_keyring(sources, prompt=prompt, timeout=timeout, environ=env)
