@@ -264,3 +264,34 @@ def test_a_new_database_gets_exactly_the_schema_of_schema_py(location):
 def _benign(diff) -> bool:
     # SQLite reports server defaults back as text ('0' vs 0); the schema means the same.
     return isinstance(diff, list) and all(d[0] == "modify_default" for d in diff)
+
+
+def _open_and_start_run(path: str, barrier, results) -> None:  # runs in a forked process
+    barrier.wait()
+    try:
+        with Store(path) as store:
+            store.start_run("audit", check_mode=False, inventory="i", playbook="p", limit_pattern=None, parent_run=None)
+        results.put("ok")
+    except StateError as exc:
+        results.put(f"StateError: {exc}")
+
+
+def test_controllers_started_together_on_a_new_state_file_all_get_in(tmp_path):
+    """Four processes opening one new SQLite state file at the same instant (a scheduler starting its shards):
+    each opens it and records its run; switching the new file to WAL is not a "database is locked" error.
+    (Without the retry this fails within the first few rounds.)"""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    for round_no in range(15):
+        path = str(tmp_path / f"state-{round_no}.db")
+        barrier, results = ctx.Barrier(4), ctx.Queue()
+        procs = [ctx.Process(target=_open_and_start_run, args=(path, barrier, results)) for _ in range(4)]
+        for p in procs:
+            p.start()
+        outcomes = [results.get(timeout=60) for _ in procs]
+        for p in procs:
+            p.join(60)
+        assert outcomes == ["ok"] * 4, (round_no, outcomes)
+        with Store(path, read_only=True) as store:
+            assert len(store.list_runs()) == 4

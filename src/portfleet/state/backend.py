@@ -12,8 +12,10 @@ StateError with the URL's password scrubbed from the text.
 
 from __future__ import annotations
 
+import random
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -34,6 +36,15 @@ def describe(location: StateLocation, exc: BaseException) -> str:
     original = getattr(exc, "orig", None) or exc
     text = str(original).strip().splitlines()[0] if str(original).strip() else type(original).__name__
     return location.scrub(text)[:500]
+
+
+def _busy(exc: BaseException) -> bool:
+    """SQLITE_BUSY or SQLITE_LOCKED (another connection holds the lock), as opposed to a real failure."""
+    original = getattr(exc, "orig", None) or exc
+    code = getattr(original, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED and their extended codes
+    return isinstance(original, sqlite3.OperationalError) and "locked" in str(original)
 
 
 class Backend:
@@ -119,20 +130,32 @@ class SqliteBackend(Backend):
         self._engine, self._conn = engine, conn
 
     def ready_to_write(self) -> None:
-        """The file is portfleet's: WAL + synchronous=FULL (a committed row survives a power cut)."""
+        """The file is portfleet's: WAL + synchronous=FULL (a committed row survives a power cut).
+
+        Switching a new file to WAL needs the file to itself for a moment, and SQLite answers "database is
+        locked" at once, without its busy wait, when several processes switch it at the same time (controllers
+        started together on a new state file: 4 at once failed within a few tries). That answer is retried with
+        a growing, jittered pause for as long as a writer would wait (BUSY_TIMEOUT_S)."""
         if self.read_only:
             return
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        pause = 0.005
         with self._lock:
             conn = self._conn
-            try:
-                conn.exec_driver_sql("PRAGMA query_only=OFF")
-                conn.exec_driver_sql("PRAGMA journal_mode=WAL")
-                conn.exec_driver_sql("PRAGMA synchronous=FULL")
-                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
-                conn.commit()
-            except SQLAlchemyError as exc:
-                conn.rollback()
-                raise self._wrap(exc) from None
+            while True:
+                try:
+                    conn.exec_driver_sql("PRAGMA query_only=OFF")
+                    conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+                    conn.exec_driver_sql("PRAGMA synchronous=FULL")
+                    conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                    conn.commit()
+                    return
+                except SQLAlchemyError as exc:
+                    conn.rollback()
+                    if not _busy(exc) or time.monotonic() + pause > deadline:
+                        raise self._wrap(exc) from None
+                time.sleep(pause * (1 + random.random()))
+                pause = min(pause * 2, 0.25)
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
