@@ -495,3 +495,15 @@ def test_setting_parse_time_grows_linearly(key: str) -> None:
     failures = {shape: f for shape, make in makers.items()
                 if (f := growth_failure(lambda t: setting.parse(t, facts), make)) is not None}  # type: ignore[arg-type]
     assert not failures, f"{key} parse is super-linear on: {failures}"
+
+
+@given(data=st.binary(max_size=400), head=st.sampled_from([b"", b"\x05\x04", b"\x05\x03", b"\x05\x04\x00\x0c"]))
+@settings(max_examples=300, deadline=None, derandomize=True)
+def test_ccache_reader_is_total(tmp_path_factory, data, head):
+    """The credential-cache reader (Kerberos renewal) over any bytes: an end time or None, nothing else."""
+    from portfleet.transport.ccache import tgt_expiry
+
+    path = tmp_path_factory.mktemp("cc") / "tkt"
+    path.write_bytes(head + data)
+    got = tgt_expiry(path)
+    assert got is None or isinstance(got, float)

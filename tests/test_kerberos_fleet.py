@@ -277,3 +277,28 @@ def test_credssp_is_refused_naming_kerberos_with_delegation(domain, tmp_path):
         assert host["status"] == "error"
         assert "credssp is not supported" in host["detail"]
         assert "ansible_winrm_transport: kerberos, ansible_winrm_kerberos_delegation: true" in host["detail"]
+
+
+def test_a_run_that_outlasts_its_managed_ticket_gets_a_new_one(domain, tmp_path):
+    """Tickets of 6 s (kinit -l 6s, as a short AD policy would give) and a run of about 10 s (one host at a time,
+    each answering after 2.5 s): the hosts reached after the first ticket ended are audited with a new one."""
+    control = domain.control()
+    names = [h["name"] for h in domain.hosts]
+    inventory = variant(domain, tmp_path / "inv.yml", group_vars={"ansible_winrm_kinit_args": "-l 6s"})
+    tgts = issued_tgts(domain)
+    for name in names:
+        control.set_faults(name, slow_seconds=2.5)
+    try:
+        started = time.monotonic()
+        proc = run(domain, tmp_path, "audit", "-p", str(PLAYBOOK), "--format", "json", "--forks", "1",
+                   "--procs", "1", inventory=inventory)
+        took = time.monotonic() - started
+    finally:
+        for name in names:
+            control.set_faults(name, slow_seconds=0)
+    assert took > 8, "the run did not outlast its first ticket: nothing was checked"
+    hosts = as_json(proc)["hosts"]
+    assert not [h for h in hosts if h["status"] in ("auth_failed", "error", "unreachable")], hosts
+    assert proc.returncode in (0, 3), proc.stderr
+    assert issued_tgts(domain) >= tgts + 2  # the first ticket and at least one renewal
+    assert list((tmp_path / "tmp").iterdir()) == []  # no renewal file left behind

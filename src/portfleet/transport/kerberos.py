@@ -16,6 +16,11 @@ process serves several principals at once; no process per principal is needed. T
   `<ansible_winrm_kinit_cmd> <ansible_winrm_kinit_args> <principal>` once per principal per run, with the password on
   stdin and KRB5CCNAME=DIR::<collection>/tkt<n> in kinit's own environment (as Ansible feeds kinit). Once per
   principal also means a wrong password costs the account one failed logon, not one per host (AD lockout counts them).
+  A run can outlast its ticket (a reboot run waiting for its window, a slow rolling apply: AD tickets last 10 h
+  by default): the ticket's end time is read from its cache (transport/ccache.py) and, once a quarter of its
+  lifetime (at most 5 minutes) is left, the next host that needs it gets a new one first, with the same kinit,
+  into a file beside the collection that then replaces the old cache in one rename, so no thread ever sees a
+  cache without a ticket. A failed renewal is retried 30 s later; the old ticket serves until it ends.
 - manual: the operator's ticket (their KRB5CCNAME from before portfleet started, or the default cache) is found with
   `klist -l` and its cache file copied into the collection, so a later `kdestroy` or `kinit` by the operator does not
   change a run in progress. FILE and DIR caches can be copied; KEYRING and KCM caches cannot (clear error).
@@ -35,10 +40,12 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from portfleet import main_process
+from portfleet.transport import ccache
 from portfleet.transport.base import TransportError
 
 EXTRA_HINT = "pip install 'portfleet[kerberos]' (pykerberos and gssapi build against libkrb5-dev: apt-get install libkrb5-dev)"
@@ -125,12 +132,25 @@ class TicketRequest:
     delegation: bool = False
 
 
+RENEW_MARGIN_S = 300.0  # get a new managed ticket when this much of it is left (or a quarter of a shorter one)
+RENEW_RETRY_S = 30.0
+
+
 class _Entry:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.done = False
         self.error: TransportError | None = None
         self.password: bytes | None = None
+        self.cache: Path | None = None  # managed: the principal's cache file in the collection
+        self.expires: float | None = None  # its TGT's end time, when it could be read
+        self.renew_at = float("inf")
+
+    def got_ticket(self, cache: Path, obtained: float) -> None:
+        self.cache, self.expires = cache, ccache.tgt_expiry(cache)
+        if self.expires is not None:
+            lifetime = max(0.0, self.expires - obtained)
+            self.renew_at = self.expires - min(RENEW_MARGIN_S, lifetime / 4)
 
 
 class RunCredentials:
@@ -169,7 +189,8 @@ class RunCredentials:
             if not entry.done:
                 try:
                     if request.managed:
-                        self._kinit(request, password or "")
+                        obtained = time.time()
+                        entry.got_ticket(self._kinit(request, password or ""), obtained)
                         entry.password = (password or "").encode("utf-8")
                     else:
                         self._copy_operator_ticket(request)
@@ -183,11 +204,36 @@ class RunCredentials:
         ):
             raise TransportError("auth_failed", f"{where}: this host gives {request.principal} a different password "
                                                 "than another host of this run; portfleet gets one ticket per principal")
+        if request.managed and time.time() >= entry.renew_at:
+            with entry.lock:
+                if time.time() >= entry.renew_at:  # not renewed meanwhile by another thread
+                    self._renew(request, password or "", entry, where)
+
+    def _renew(self, request: TicketRequest, password: str, entry: _Entry, where: str) -> None:
+        """A new ticket for a managed principal whose ticket is about to end (see the module doc)."""
+        assert entry.cache is not None
+        fresh = entry.cache.with_name(f"renew-{entry.cache.name}")  # not tkt*: outside the collection until renamed
+        obtained = time.time()
+        try:
+            self._kinit(request, password, target=f"FILE:{fresh}")
+            os.replace(fresh, entry.cache)
+        except (TransportError, OSError) as exc:
+            fresh.unlink(missing_ok=True)
+            entry.renew_at = time.time() + RENEW_RETRY_S
+            if entry.expires is not None and time.time() >= entry.expires:
+                what = exc if isinstance(exc, TransportError) else exc.strerror
+                kind = exc.kind if isinstance(exc, TransportError) else "auth_failed"
+                raise TransportError(kind, f"{where}: the run's ticket for {request.principal} has ended and a new "
+                                           f"one could not be had: {what}") from None
+            return  # the old ticket still serves; the next host after RENEW_RETRY_S tries again
+        entry.got_ticket(entry.cache, obtained)
 
     # -- managed -----------------------------------------------------------------------------------
-    def _kinit(self, request: TicketRequest, password: str) -> None:
+    def _kinit(self, request: TicketRequest, password: str, target: str | None = None) -> Path:
+        """kinit into a new cache of the collection (or `target`, a ccache name); the new cache's file."""
         args = list(request.kinit_args) if request.kinit_args is not None else (["-f"] if request.delegation else [])
-        env = dict(self._environ, KRB5CCNAME=f"DIR::{self._new_cache()}")
+        cache = None if target is not None else self._new_cache()
+        env = dict(self._environ, KRB5CCNAME=target or f"DIR::{cache}")
         command = [request.kinit_cmd, *args, request.principal]
         try:
             proc = subprocess.run(command, input=password + "\n", capture_output=True, text=True, env=env,
@@ -204,6 +250,8 @@ class RunCredentials:
             text = _redact((proc.stderr or "") + "\n" + (proc.stdout or ""), password)
             kind, what = describe(text, request.principal)
             raise TransportError(kind, f"managed kinit failed: {what}")
+        assert cache is not None or target is not None
+        return cache if cache is not None else Path(target.split(":", 1)[1])  # type: ignore[union-attr]
 
     # -- manual ------------------------------------------------------------------------------------
     def _klist(self) -> list[tuple[str, str, bool]]:
