@@ -120,3 +120,26 @@ def test_schedule_then_status_then_cancel(fleet):
     again = portfleet("reboot", "cancel", *common, "--yes", "--format", "json", state=state)
     assert again.returncode == 0
     assert {(h["task"], h["shutdown"]) for h in as_json(again)["hosts"]} == {("none", "none pending")}
+
+
+def test_shards_schedule_their_own_slices_and_label_the_run(fleet):
+    running, control, inventory, playbook, state = fleet
+    names = sorted(h["name"] for h in running.hosts)
+    common = ["-i", str(inventory), "-p", str(playbook), "--all"]
+    slices = []
+    for k in (1, 2):
+        check = portfleet("reboot", "schedule", *common, "--shard", f"{k}/2", "--check", "--format", "json",
+                          state=state)
+        assert check.returncode == 3, check.stderr
+        slices.append(sorted(t["name"] for t in as_json(check)["tasks"]))
+    assert slices[0] and slices[1] and not set(slices[0]) & set(slices[1])
+    assert sorted(slices[0] + slices[1]) == names  # the two shards cover the fleet, no host twice
+    created = portfleet("reboot", "schedule", *common, "--shard", "1/2", "--job", "patch-night", "--yes",
+                        "--format", "json", state=state)
+    assert created.returncode == 0, created.stdout + created.stderr
+    assert sorted(t["name"] for t in as_json(created)["tasks"]) == slices[0]
+    assert {n for n in names if control.host(n)["tasks"]} == set(slices[0])  # the other shard's hosts untouched
+    runs = as_json(portfleet("runs", "list", "--job", "patch-night", "--format", "json", state=state))["runs"]
+    assert [(r["kind"], r["shard"]) for r in runs] == [("reboot-schedule", "1/2")]
+    empty = portfleet("reboot", "schedule", *common, "--shard", "9/9", "--check", state=state)
+    assert empty.returncode == 0 and "shard 9/9" in empty.stderr and empty.stdout == ""

@@ -1,5 +1,5 @@
 """--shard K/N and --job NAME, declared once for the fleet commands (audit, apply, diagnose, reboot
-plan|run, rollback, runs list, status), and the two things a command does with them:
+plan|run|schedule, rollback, runs list, status), and the two things a command does with them:
 
     plans.hosts = sharding.narrow(plans.hosts, shard)   # after inventory, plays and --limit selected
     sharding.label(store, shard, job)                   # the runs this process records carry both

@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from portfleet.cli import common as c
+from portfleet.cli import shard_options as sharding
 from portfleet.cli.vault_flags import command_keyring, reads_inventory
 from portfleet.cli.commands.reboot import options as o
 from portfleet.cli.commands.reboot.output import plan_document, plan_summary, print_plan, warn
@@ -34,12 +35,16 @@ def schedule_cmd(
     templates: Optional[Path] = c.TemplatesOpt,
     timeout: int = c.TimeoutOpt,
     ca_bundle: Optional[str] = c.CaBundleOpt,
+    shard: Optional[str] = sharding.ShardOpt,
+    job: Optional[str] = sharding.JobOpt,
 ) -> None:
     """Leave a one-time scheduled task on each host that reboots it in its window, staggered per the plan.
 
     `schtasks /create /tn portfleet-reboot /sc once /sd DATE /st HH:MM /tr "shutdown /r /t 300 /c ..." /ru
     SYSTEM /f`, at the host's batch start in the host's own clock time (/sd in its locale's date format).
     The reboots then happen without the controller; `reboot status` shows them, `reboot cancel` removes them.
+    With --shard K/N each shard schedules its slice (plan the batches per shard: every shard's first batch
+    starts at the window's opening, so divide --max-parallel by N).
 
     Exit: 0 tasks created (or nothing to schedule), 3 tasks would be created (--check), 4 a host failed.
     """
@@ -51,9 +56,10 @@ def schedule_cmd(
         inventory=inventory, playbook=playbook, limit=limit, all_hosts=all_hosts, max_parallel=max_parallel,
         vault=command_keyring(),
         batch=o.share(batch, "--batch"), max_unavailable=o.share(max_unavailable, "--max-unavailable"), delay=delay,
-        timeout_down=timeout_down, timeout_up=timeout_up, forks=forks,
+        timeout_down=timeout_down, timeout_up=timeout_up, forks=forks, shard=shard,
     )
     with o.open_store(state) as store:
+        sharding.label(store, shard, job)
         wiring = o.wiring(store, templates, timeout, ca_bundle, not o.is_json(output))
         with o.bad_input_exits():
             schedule = plan_schedule(request, wiring)
