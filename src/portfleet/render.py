@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Hashable, Mapping, Sequence
+from typing import Any, Callable, Hashable, Mapping, Sequence
 
 import jinja2
 from jinja2 import meta, nodes
@@ -76,6 +76,10 @@ class Renderer:
     def render(self, template: str, **context: Any) -> str:
         """One template -> one command line (its non-blank lines joined with " & ")."""
         key = _frozen((template, {k: v for k, v in context.items() if k != "vars"})) if self._is_pure(template) else None
+        return self._reused(key, lambda: self._render(template, context))
+
+    def _reused(self, key: Hashable | None, make: Callable[[], str]) -> str:
+        """`make()`'s line, kept under `key` (None: not kept) and returned again for the same key."""
         if key is not None:
             try:
                 cached = self._rendered.get(key)
@@ -83,7 +87,7 @@ class Renderer:
                 key, cached = None, None
             if cached is not None:
                 return cached
-        line = self._render(template, context)
+        line = make()
         if key is not None and len(self._rendered) < RENDER_CACHE_ENTRIES:
             self._rendered[key] = line
         return line
@@ -127,7 +131,7 @@ class Renderer:
     def _setting_context(setting: Setting, host_vars: Mapping[str, Any]) -> dict[str, Any]:
         return {
             "setting": setting,
-            "vars": host_vars if isinstance(host_vars, dict) else dict(host_vars or {}),
+            "vars": _as_dict(host_vars),
             "family": setting.family,
             "protocol": setting.protocol,
             "reg_name": setting.reg_name,
@@ -137,11 +141,9 @@ class Renderer:
     def read_sections(self, settings: Sequence[Setting], host_vars: Mapping[str, Any],
                       platform: str = "windows") -> list[tuple[str, str]]:
         """[(section name, command)] in run order: the facts, then each setting once."""
-        # The host's variables are evaluated once (lazily templated inventory values), every template sees that dict.
-        context_vars = host_vars if isinstance(host_vars, dict) else dict(host_vars or {})
-        suffix, fact_sections = _platform(platform)
-        out = [(name, self.render(f"{platform}/facts/{name.split('.', 1)[1]}{suffix}", vars=context_vars))
-               for name in fact_sections]
+        context_vars = _as_dict(host_vars)
+        _, fact_sections = _platform(platform)
+        out = [(name, self.render(_fact_template(platform, name), vars=context_vars)) for name in fact_sections]
         seen: set[str] = set()
         for setting in settings:
             if setting.platform != platform:
@@ -156,25 +158,15 @@ class Renderer:
         """ONE command (a cmd.exe line; an sh script on Linux) reading the facts and every given
         setting, sections marked by echo."""
         suffix, fact_sections = _platform(platform)
-        templates = [f"{platform}/facts/{name.split('.', 1)[1]}{suffix}" for name in fact_sections]
+        templates = [_fact_template(platform, name) for name in fact_sections]
         templates += [s.read_template for s in settings] + [f"{platform}/read{suffix}"]
-        # The same line for every host when no template involved reads the host's variables.
-        whole: Hashable | None = ("read", platform, tuple(settings)) if all(map(self._is_pure, templates)) else None
-        if whole is not None:
-            try:
-                cached = self._rendered.get(whole)
-            except TypeError:
-                whole, cached = None, None
-            if cached is not None:
-                dict(host_vars or {})  # still evaluated: a host whose variables cannot be evaluated fails as before
-                return cached
-        line = self._read_line(settings, host_vars, platform)
-        if whole is not None and len(self._rendered) < RENDER_CACHE_ENTRIES:
-            self._rendered[whole] = line
-        return line
-
-    def _read_line(self, settings: Sequence[Setting], host_vars: Mapping[str, Any], platform: str) -> str:
+        # The same line for every host when no template involved reads the host's variables; they are
+        # still evaluated, so a host whose variables cannot be evaluated fails as before.
         context_vars = dict(host_vars or {})
+        whole = ("read", platform, tuple(settings)) if all(map(self._is_pure, templates)) else None
+        return self._reused(whole, lambda: self._read_line(settings, context_vars, platform))
+
+    def _read_line(self, settings: Sequence[Setting], context_vars: dict[str, Any], platform: str) -> str:
         sections = [
             {"name": name, "marker": begin_marker(name), "command": command}
             for name, command in self.read_sections(settings, context_vars, platform)
@@ -200,6 +192,17 @@ class Renderer:
         if setting.unset_template is None:
             return None
         return self.render(setting.unset_template, **self._setting_context(setting, host_vars))
+
+
+def _fact_template(platform: str, section: str) -> str:
+    """facts.boot -> windows/facts/boot.cmd.j2"""
+    return f"{platform}/facts/{section.split('.', 1)[1]}{_platform(platform)[0]}"
+
+
+def _as_dict(host_vars: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The host's variables as one dict, evaluated once (lazily templated inventory values): a dict given
+    is used as it is, so the templates of one read share it."""
+    return host_vars if isinstance(host_vars, dict) else dict(host_vars or {})
 
 
 def _pure_tree(tree: nodes.Template) -> bool:
