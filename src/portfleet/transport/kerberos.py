@@ -189,8 +189,9 @@ class RunCredentials:
             if not entry.done:
                 try:
                     if request.managed:
-                        obtained = time.time()
-                        entry.got_ticket(self._kinit(request, password or ""), obtained)
+                        obtained, cache = time.time(), self._new_cache()
+                        self._kinit(request, password or "", f"DIR::{cache}")
+                        entry.got_ticket(cache, obtained)
                         entry.password = (password or "").encode("utf-8")
                     else:
                         self._copy_operator_ticket(request)
@@ -215,7 +216,7 @@ class RunCredentials:
         fresh = entry.cache.with_name(f"renew-{entry.cache.name}")  # not tkt*: outside the collection until renamed
         obtained = time.time()
         try:
-            self._kinit(request, password, target=f"FILE:{fresh}")
+            self._kinit(request, password, f"FILE:{fresh}")
             os.replace(fresh, entry.cache)
         except (TransportError, OSError) as exc:
             fresh.unlink(missing_ok=True)
@@ -229,11 +230,10 @@ class RunCredentials:
         entry.got_ticket(entry.cache, obtained)
 
     # -- managed -----------------------------------------------------------------------------------
-    def _kinit(self, request: TicketRequest, password: str, target: str | None = None) -> Path:
-        """kinit into a new cache of the collection (or `target`, a ccache name); the new cache's file."""
+    def _kinit(self, request: TicketRequest, password: str, ccname: str) -> None:
+        """kinit the principal into the credential cache `ccname` (a cache of the collection, or a renewal's file)."""
         args = list(request.kinit_args) if request.kinit_args is not None else (["-f"] if request.delegation else [])
-        cache = None if target is not None else self._new_cache()
-        env = dict(self._environ, KRB5CCNAME=target or f"DIR::{cache}")
+        env = dict(self._environ, KRB5CCNAME=ccname)
         command = [request.kinit_cmd, *args, request.principal]
         try:
             proc = subprocess.run(command, input=password + "\n", capture_output=True, text=True, env=env,
@@ -250,8 +250,6 @@ class RunCredentials:
             text = _redact((proc.stderr or "") + "\n" + (proc.stdout or ""), password)
             kind, what = describe(text, request.principal)
             raise TransportError(kind, f"managed kinit failed: {what}")
-        assert cache is not None or target is not None
-        return cache if cache is not None else Path(target.split(":", 1)[1])  # type: ignore[union-attr]
 
     # -- manual ------------------------------------------------------------------------------------
     def _klist(self) -> list[tuple[str, str, bool]]:
