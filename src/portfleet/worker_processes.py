@@ -105,6 +105,16 @@ def _exit_code(pid: int, patience: float = 2.0) -> int | None:
         time.sleep(0.01)
 
 
+def _send_locked(conn: Connection, lock: threading.Lock, message: tuple) -> bool:
+    """One message on a pipe that several threads write to; False when the other end is gone."""
+    with lock:
+        try:
+            conn.send(message)
+            return True
+        except (OSError, ValueError):
+            return False
+
+
 class _Child:
     """The parent's handle on one worker process."""
 
@@ -115,12 +125,7 @@ class _Child:
         self.send_lock = threading.Lock()
 
     def send(self, message: tuple) -> bool:
-        with self.send_lock:
-            try:
-                self.conn.send(message)
-                return True
-            except (OSError, ValueError):
-                return False
+        return _send_locked(self.conn, self.send_lock, message)
 
 
 class WorkerProcesses:
@@ -359,12 +364,7 @@ class _ChildLoop:  # pragma: no cover - runs in the forked children
         return call
 
     def _send(self, message: tuple) -> bool:
-        with self.send_lock:
-            try:
-                self.conn.send(message)
-                return True
-            except (OSError, ValueError):
-                return False
+        return _send_locked(self.conn, self.send_lock, message)
 
     def _one(self, index: int) -> None:
         item = self.owner.items[index]

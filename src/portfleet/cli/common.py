@@ -23,6 +23,7 @@ from portfleet.exit_codes import (  # noqa: F401 - the CLI's one import point fo
 )
 
 from portfleet.cli.console import err, fail, out, wide_console  # noqa: F401,E402 - re-exported for the commands
+from portfleet.cli import shard_options  # noqa: E402
 
 
 class OutputFormat(str, Enum):
@@ -116,6 +117,18 @@ def state_path(path: "Optional[Path | str]") -> Any:
         fail(str(exc))
 
 
+def read_store_or_none(path: "Optional[Path | str]") -> Any:
+    """The store to read (runs list|show, status), or None when there is no state database at the path yet."""
+    from portfleet.state import StateError, StateMissing, Store
+
+    try:
+        return Store(state_path(path), read_only=True)
+    except StateMissing:
+        return None
+    except StateError as exc:
+        fail(str(exc))
+
+
 def open_store(path: "Optional[Path | str]", read_only: bool = False) -> Any:
     """The state store, or exit 2 saying why not. `read_only`: look, never create or upgrade (runs list|show)."""
     from portfleet.state import StateError, Store
@@ -164,8 +177,6 @@ def build_plans_or_exit(inventory: Any, playbook: Any, limit: Optional[str]) -> 
 def fleet_plans_or_exit(inventory: Path, playbook: Path, limit: Optional[str], shard: Any) -> Any:
     """What audit and apply work on: the inventory and playbook loaded, the plays and --limit applied, then
     this process's --shard taken (an empty shard ends the command, exit 0)."""
-    from portfleet.cli import shard_options
-
     plans = build_plans_or_exit(load_inventory_or_exit(inventory), load_playbook_or_exit(playbook), limit)
     plans.hosts = shard_options.narrow(plans.hosts, shard)
     return plans
@@ -173,8 +184,6 @@ def fleet_plans_or_exit(inventory: Path, playbook: Path, limit: Optional[str], s
 
 def run_store(state: "Optional[Path | str]", shard: Any, job: Optional[str]) -> Any:
     """The state store, every run this process records labelled with its --shard and --job."""
-    from portfleet.cli import shard_options
-
     store = open_store(state)
     shard_options.label(store, shard, job)
     return store

@@ -29,18 +29,6 @@ ABANDONED_NOTE = (
 )
 
 
-def _open(state: Optional[str]) -> Any:
-    """The store to read, or None when there is no state database at the path yet."""
-    from portfleet.state import StateError, StateMissing, Store
-
-    try:
-        return Store(c.state_path(state), read_only=True)
-    except StateMissing:
-        return None
-    except StateError as exc:
-        c.fail(str(exc))
-
-
 def _shown(store: Any, run: Any) -> Any:
     return dataclasses.replace(run, status=store.shown_status(run))
 
@@ -64,7 +52,7 @@ def list_runs(
 
     from portfleet.state import StateError
 
-    store = _open(state)
+    store = c.read_store_or_none(state)
     runs = []
     if store is not None:
         with store:
@@ -136,7 +124,7 @@ def show_run(
     from portfleet.report.runs_json import run_show_json
     from portfleet.state import StateError
 
-    store = _open(state)
+    store = c.read_store_or_none(state)
     if store is None:
         c.fail(f"no run {run_id!r}: no state database at {c.state_path(state)} yet")
     with store:

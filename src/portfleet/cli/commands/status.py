@@ -50,7 +50,7 @@ def status(
     from portfleet.status import fleet_status
 
     names = _inventory_names(inventory, limit) if inventory is not None else None
-    store = _open(state)
+    store = c.read_store_or_none(state)
     shard_label = str(shard) if shard is not None else None
     where = str(c.state_path(state))
     try:
@@ -76,17 +76,6 @@ def status(
     else:
         _print_table(result, wide)
     raise typer.Exit(result.exit_code())
-
-
-def _open(state: Optional[str]) -> Any:
-    from portfleet.state import StateError, StateMissing, Store
-
-    try:
-        return Store(c.state_path(state), read_only=True)
-    except StateMissing:
-        return None
-    except StateError as exc:
-        c.fail(str(exc))
 
 
 def _inventory_names(inventory: Path, limit: Optional[str]) -> list[str]:
