@@ -14,6 +14,11 @@ if TYPE_CHECKING:
     from portfleet.transport.ssh import SSHTarget
 
 
+# portfleet_http_client: "builtin" speaks NTLM over plain HTTP itself (transport/ntlm_http.py), "requests" keeps
+# pywinrm's requests-based transport for every host.
+HTTP_CLIENTS = ("builtin", "requests")
+
+
 @dataclass(frozen=True)
 class ConnectOptions:
     """Run-wide connection knobs (CLI flags); per-host vars win where Ansible has a var for it."""
@@ -91,6 +96,10 @@ def winrm_target(host: Any, options: ConnectOptions, credentials: RunCredentials
         if not host.user:
             raise TransportError("auth_failed", f"{host.name}: no user: set ansible_user")
     op_timeout = int(v.get("ansible_winrm_operation_timeout_sec", options.operation_timeout))
+    http_client = str(v.get("portfleet_http_client") or "builtin").strip().lower()
+    if http_client not in HTTP_CLIENTS:
+        raise TransportError("protocol", f"{host.name}: portfleet_http_client must be one of "
+                                         f"{', '.join(HTTP_CLIENTS)}, not {str(v.get('portfleet_http_client'))[:40]!r}")
     return WinRMTarget(
         host=host.name,
         address=host.address,
@@ -114,6 +123,7 @@ def winrm_target(host: Any, options: ConnectOptions, credentials: RunCredentials
         kinit_manual=kinit_manual,
         cert_pem=host.cert_pem,
         cert_key_pem=host.cert_key_pem,
+        http_client=http_client,
     )
 
 

@@ -23,6 +23,8 @@ import spnego
 from requests_ntlm import HttpNtlmAuth
 from requests_ntlm.requests_ntlm import ShimSessionSecurity
 
+from portfleet.transport.ntlm_http import challenge_token
+
 SCHEME = "Negotiate"  # what a WinRM listener offers (WWW-Authenticate: Negotiate); the token inside is NTLM
 
 
@@ -45,7 +47,7 @@ class PreemptiveNtlmAuth(HttpNtlmAuth):
         client, self._pending = self._pending, None
         if client is None or r.status_code != 401:
             return super().response_hook(r, **kwargs)
-        challenge = _token(r.headers.get("www-authenticate", ""))
+        challenge = challenge_token(r.headers.get("www-authenticate", ""))
         if challenge is None:
             return r  # NEGOTIATE refused outright (NTLM off by policy): the 401 stands, as with requests_ntlm
         r.content  # release the connection: NTLM authenticates it, the AUTHENTICATE goes on the same one
@@ -58,18 +60,6 @@ class PreemptiveNtlmAuth(HttpNtlmAuth):
         final.history.append(r)
         self.session_security = ShimSessionSecurity(client)
         return final
-
-
-def _token(header: str) -> bytes | None:
-    """The CHALLENGE in `WWW-Authenticate: Negotiate <base64>` (or NTLM <base64>), else None."""
-    for part in header.split(","):
-        word, _, value = part.strip().partition(" ")
-        if word.lower() in ("negotiate", "ntlm") and value.strip():
-            try:
-                return base64.b64decode(value.strip(), validate=True)
-            except ValueError:
-                return None
-    return None
 
 
 def install(session: requests.Session) -> None:

@@ -4,6 +4,10 @@
 connection each time), so portfleet drives `winrm.Protocol` itself: the NTLM or Kerberos handshake
 happens once on the first request, the cmd shell stays open for the run, and closing deletes the shell.
 
+Under winrm.Protocol, NTLM over plain HTTP without a proxy (Windows' default listener) travels through portfleet's
+own HTTP client (transport/ntlm_http.py: the same requests, a third of the controller's CPU per host); every other
+combination, and any host with `portfleet_http_client: requests`, through pywinrm's requests-based Transport.
+
 Kerberos goes through pywinrm's kerberos transport (pykerberos) with message encryption over HTTP; the
 ticket is in the run's credential collection before the session opens (transport.kerberos). Certificate
 authentication sends the client certificate over HTTPS (the host maps it to an account).
@@ -31,6 +35,8 @@ from portfleet.transport import kerberos, ntlm_preemptive, tls_checks
 from portfleet.transport import winrs_messages as messages
 from portfleet.transport.base import Result, TransportError, connect_with_retries, decode_output
 from portfleet.transport.ntlm_hash import ntlm_password
+from portfleet.transport.ntlm_http import NtlmHttpTransport
+from portfleet.transport.sealed_body import SealedBodyError
 
 # UTF-8 output from the WinRS shell; tools that ignore the code page are decoded with the OEM
 # fallback (transport.base.decode_output).
@@ -62,6 +68,7 @@ class WinRMTarget:
     kinit_manual: bool = False  # the ticket came from the operator's cache (error wording)
     cert_pem: str | None = None  # ansible_winrm_cert_pem / _cert_key_pem: certificate authentication
     cert_key_pem: str | None = None
+    http_client: str = "builtin"  # portfleet_http_client: "requests" keeps pywinrm's own transport everywhere
 
     def __repr__(self) -> str:  # keep the secret out of logs and tracebacks
         return (
@@ -80,6 +87,13 @@ class WinRMTarget:
     def endpoint(self) -> str:
         address = f"[{self.address}]" if ":" in self.address else self.address
         return f"{self.scheme}://{address}:{self.port}{self.path}"
+
+
+def _builtin_http(t: WinRMTarget) -> bool:
+    """Whether the host is on Windows' default listener setup, which transport/ntlm_http.py speaks without
+    requests: plain HTTP, NTLM with a password (sealed messages), no proxy. Everything else is pywinrm's."""
+    return (t.http_client == "builtin" and t.scheme == "http" and t.transport == "ntlm" and bool(t.password)
+            and not t.proxy)
 
 
 def _tune_transport(transport: Any) -> None:
@@ -111,8 +125,8 @@ class WinRMSession:
     """One host, one WinRS shell, opened lazily on the first command.
 
     The WS-Man messages are built by transport.winrs_messages and sent with winrm.Protocol.send_message
-    (pywinrm's authentication, message encryption and fault mapping). Per host: the NTLM handshake (two HTTP
-    requests over HTTP: transport/ntlm_preemptive.py), Create, then per command Command + Receive(s),
+    (pywinrm's fault mapping; authentication and message encryption by the transport under it: ntlm_http.py or
+    pywinrm's). Per host: the NTLM handshake (two HTTP requests over HTTP: the NEGOTIATE goes in the first), Create, then per command Command + Receive(s),
     and Delete. A finished command's Signal terminate is sent only before the shell's next Command: the Delete
     that closes the shell terminates its commands and frees their resources anyway (MS-WSMV 3.1.4.4.1: "Any
     commands in progress SHOULD be immediately terminated and all resources for the Shell SHOULD be freed"),
@@ -186,7 +200,12 @@ class WinRMSession:
             cert_pem=t.cert_pem,
             cert_key_pem=t.cert_key_pem,
         )
-        _tune_transport(protocol.transport)
+        if _builtin_http(t):
+            protocol.transport = NtlmHttpTransport(  # type: ignore[assignment]
+                address=t.address, port=t.port, path=t.path, username=t.username, password=ntlm_password(t.password),
+                connect_timeout=t.connect_timeout, read_timeout=read_timeout, where=f"{t.host} ({t.endpoint})")
+        else:
+            _tune_transport(protocol.transport)
         try:
             self._shell_id = connect_with_retries(
                 lambda: messages.shell_id_of(self._send(messages.create_shell(t.operation_timeout, UTF8_CODEPAGE))),
@@ -307,7 +326,7 @@ class WinRMSession:
         if isinstance(exc, requests.exceptions.SSLError):
             what = tls_checks.describe_certificate_failure(exc, address=t.address, ca_path=t.ca_trust_path)
             return TransportError("tls", f"{where}: {what}")
-        if isinstance(exc, messages.MessageError):
+        if isinstance(exc, (messages.MessageError, SealedBodyError)):
             return TransportError("protocol", f"{where}: {exc}")
         if isinstance(exc, (requests.exceptions.ConnectTimeout,)):
             return TransportError("unreachable", f"{where}: connection timed out")
