@@ -15,6 +15,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Callable, Generic, Protocol, Sequence, TypeVar
 
+from portfleet import gc_phases
 from portfleet.interrupts import signal_name, signum_of
 from portfleet.shares import parse_share
 from portfleet.worker_processes import WorkerProcesses
@@ -77,6 +78,7 @@ def fan_out(
     `on_result` run there, and `forks` is the processes' threads together.
     """
     progress = progress or NoProgress()
+    gc_phases.started()
     if workers is not None:
         return _fan_out_processes(items, workers, name=name, status=status, progress=progress)
     done: list[tuple[T, R]] = []

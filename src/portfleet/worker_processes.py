@@ -41,7 +41,7 @@ from multiprocessing import Pipe
 from multiprocessing.connection import Connection, wait
 from typing import Any, Callable, Sequence
 
-from portfleet import main_process
+from portfleet import gc_phases, main_process
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 MAX_TEXT = 500
@@ -314,6 +314,7 @@ class WorkerProcesses:
             for s in STOP_SIGNALS:
                 signal.signal(s, signal.SIG_IGN)
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            gc_phases.started()  # start-up's objects are frozen already (start()); the run collects as usual
             _ChildLoop(self, conn, threads).run()
         except BaseException:  # noqa: BLE001 - a child never returns into the parent's code
             traceback.print_exc(file=sys.stderr)

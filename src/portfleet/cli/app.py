@@ -8,7 +8,7 @@ from typing import Iterable
 
 import typer
 
-from portfleet import __version__
+from portfleet import __version__, gc_phases
 
 from portfleet.cli.help_format import HELP_OPTIONS
 from portfleet.cli.signals import exit_code_for, interrupting
@@ -95,10 +95,18 @@ def invoked(argv: list[str]) -> list[str]:
     return list(COMMANDS)
 
 
+# Commands that end once their work is done; `lab serve` and `demo` (which serves a lab) run as long as they are
+# left to and keep the collector's default settings (gc_phases).
+_SHORT_LIVED = frozenset(COMMANDS) - {"lab", "demo"}
+
+
 def main() -> None:
+    names = invoked(sys.argv[1:])
+    if len(names) == 1 and names[0] in _SHORT_LIVED:
+        gc_phases.starting()
     with interrupting() as seen:
         try:
-            build(invoked(sys.argv[1:]))()
+            build(names)()
         except SystemExit as done:
             # click turns a KeyboardInterrupt that no run handled (one outside a fan-out, such as
             # during loading) into "Aborted!" and exit 1; the exit code must still name the signal.
