@@ -74,7 +74,8 @@ def test_audit_apply_rollback_over_kerberos_with_message_encryption(domain, tmp_
     assert {h["status"] for h in as_json(audit)["hosts"]} == {"drift"}
     for name in names:
         assert control.endpoint(name)["last_logon"] == {
-            "user": "labadmin", "protocol": "kerberos", "delegated": False, "tls": False}
+            "user": "labadmin", "protocol": "kerberos", "delegated": False, "tls": False,
+            "channel_bound": False}
     # Managed kinit: one ticket-granting ticket for the whole run, shared by its threads.
     assert issued_tgts(domain) == tgts + 1
     # The run's private credential cache is gone, and the operator's cache was never written.

@@ -110,6 +110,60 @@ def test_an_audit_reads_the_same_fleet_through_both_clients(lab, tmp_path):
     assert {s for s, _, _ in reports["builtin"].values()} >= {"auth_failed", "drift"}
 
 
+def _handshake_over_https(running, name: str, bindings: bytes | None | str) -> int:
+    """NTLM against the lab's HTTPS listener with these channel bindings ("right": the listener certificate's hash);
+    the status of the AUTHENTICATE's answer."""
+    import http.client
+    import ssl
+
+    from portfleet.transport.tls_client import certificate_hash
+
+    host = running.host(name)
+    context = ssl.create_default_context(cafile=str(running.ca_path))
+    connection = http.client.HTTPSConnection(host["address"], 5986, context=context, timeout=10)
+    connection.connect()
+    if bindings == "right":
+        bindings = b"tls-server-end-point:" + certificate_hash(connection.sock.getpeercert(binary_form=True))
+    cbt = spnego.channel_bindings.GssChannelBindings(application_data=bindings) if bindings else None
+    client = spnego.client(running.username, running.password, protocol="ntlm", hostname=host["address"],
+                           service="http", channel_bindings=cbt, options=spnego.NegotiateOptions.use_ntlm)
+    statuses = []
+    token = client.step()
+    for _ in range(2):
+        connection.request("POST", "/wsman", body=b"", headers={
+            "Authorization": "Negotiate " + base64.b64encode(token or b"").decode(),
+            "Content-Type": "application/soap+xml;charset=UTF-8"})
+        response = connection.getresponse()
+        response.read()
+        statuses.append(response.status)
+        challenge = response.getheader("WWW-Authenticate", "")
+        if response.status != 401 or client.complete:
+            break
+        token = client.step(base64.b64decode(challenge.split(" ", 1)[1]))
+    connection.close()
+    return statuses[-1]
+
+
+def test_the_lab_checks_channel_bindings_as_windows_relaxed_does_and_the_builtin_client_sends_the_right_ones(lab):
+    running = lab(hosts=1, profile="defaults", seed=4, https=True)
+    name = running.hosts[0]["name"]
+    # CbtHardeningLevel Relaxed (Windows' default): bindings that are sent must match; none at all are accepted.
+    assert _handshake_over_https(running, name, b"tls-server-end-point:" + b"\x00" * 32) == 401
+    assert _handshake_over_https(running, name, "right") == 200
+    assert _handshake_over_https(running, name, None) == 200
+    target = WinRMTarget(host=name, address=running.host(name)["address"], port=5986, scheme="https", transport="ntlm",
+                         username=running.username, password=running.password, ca_trust_path=str(running.ca_path),
+                         connect_retries=0)
+    with WinRMSession(target) as session:
+        assert session.run("ver").stdout.startswith("\r\nMicrosoft Windows [Version 10.0.")
+        assert type(session._protocol.transport) is NtlmHttpTransport  # which client ran: the builtin one
+    assert running.control().endpoint(name)["last_logon"]["channel_bound"] is True  # its bindings were checked
+    target = WinRMTarget(**{**target.__dict__, "http_client": "requests"})
+    with WinRMSession(target) as session:  # requests_ntlm binds too: the lab checks both the same way
+        session.run("ver")
+    assert running.control().endpoint(name)["last_logon"]["channel_bound"] is True
+
+
 def test_an_unknown_http_client_is_the_hosts_error_naming_the_choices(lab, tmp_path):
     running = lab(hosts=2, profile="defaults", seed=4)
     data = yaml.safe_load(running.inventory.read_text())

@@ -15,6 +15,11 @@ Windows behaviours mirrored:
   Service\\AllowUnencrypted can be set to true"), https://docs.ansible.com/ansible/latest/os_guide/windows_winrm.html
 - A client certificate (Authorization: .../secprofile/https/mutual) logs on as the account its mapping names
   (portfleet_lab.certmap); an unmapped certificate gets 401.
+- Channel binding tokens over HTTPS, Service/Auth/CbtHardeningLevel "Relaxed" as shipped (MS-WSMV 2.2.4.34,
+  ServiceAuthType: default="Relaxed"; HTTP.sys "Medium": "Clients that support CBT are serviced appropriately.
+  Legacy clients are also serviced", learn.microsoft.com/windows/win32/api/http/ne-http-http_authentication_hardening_levels):
+  an NTLM AUTHENTICATE that carries MsvAvChannelBindings must carry the hash of this listener's certificate
+  (RFC 5929 tls-server-end-point), else 401; one that carries none (or zeros) is accepted.
 """
 
 from __future__ import annotations
@@ -149,6 +154,7 @@ class HostIdentity:
     name: str
     spn: str | None = None  # GSS host-based service name, "HTTP@<fqdn>"; None: no Kerberos on this host
     rejects: bool = False  # the wrong_password fault
+    tls_binding: bytes | None = None  # b"tls-server-end-point:" + hash of the HTTPS listener's certificate
 
 
 @dataclass
@@ -160,6 +166,7 @@ class ConnectionAuth:
     scheme_word: str = "Negotiate"  # echo the scheme the client used ("Negotiate" or "NTLM")
     protocol: str | None = None  # "ntlm" or "kerberos" once complete
     delegated: bool = False  # the client forwarded its TGT (Kerberos delegation)
+    bound: bool = False  # the AUTHENTICATE carried channel bindings, and they matched the listener's certificate
 
     @property
     def sealer(self) -> object | None:
@@ -233,7 +240,8 @@ class Authenticator:
             return user if user.lower() == self.username.lower() else None
         return _split_user(principal)
 
-    def _negotiate(self, scheme_word: str, token: str, state: ConnectionAuth, host: HostIdentity) -> AuthOutcome:
+    def _negotiate(self, scheme_word: str, token: str, state: ConnectionAuth, host: HostIdentity,
+                   tls: bool = False) -> AuthOutcome:
         try:
             in_token = base64.b64decode(token, validate=True)
         except (binascii.Error, ValueError):
@@ -244,14 +252,16 @@ class Authenticator:
         if state.context is None or state.user is not None:
             # A new handshake (also re-authentication on an authenticated connection) starts a new context.
             state.context = self._acceptor(in_token, host)
-            state.user, state.protocol, state.delegated = None, None, False
+            state.user, state.protocol, state.delegated, state.bound = None, None, False, False
             state.scheme_word = scheme_word
             if state.context is None:
                 return self._refuse("negotiate")
         context = state.context
         try:
+            bindings = _bindings_to_check(in_token, host.tls_binding if tls else None)
             with self.store.selected(host.rejects):
-                out_token = context.step(in_token)  # type: ignore[attr-defined]
+                out_token = context.step(in_token, channel_bindings=bindings)  # type: ignore[attr-defined]
+            state.bound = state.bound or bindings is not None
         except Exception:  # SpnegoError: wrong password, unknown user, ticket for another SPN, skew; junk tokens
             state.context, state.user = None, None
             return self._refuse("negotiate")
@@ -302,8 +312,31 @@ class Authenticator:
             if word == "basic":
                 return self._basic(token.strip(), host.rejects, tls)
             if word in _NEGOTIATE_SCHEMES:
-                return self._negotiate(scheme, token.strip(), state, host)
+                return self._negotiate(scheme, token.strip(), state, host, tls)
             return self._refuse(None)
         if state.user is not None:
             return AuthOutcome(state.user, state.protocol if state.protocol == "certificate" else "negotiate", 200)
         return self._refuse(None)
+
+
+_AUTHENTICATE = b"NTLMSSP\x00\x03\x00\x00\x00"
+
+
+def _bindings_to_check(token: bytes, tls_binding: bytes | None) -> spnego.channel_bindings.GssChannelBindings | None:
+    """The bindings the acceptor must verify for this token (Relaxed: only when the client sent some): the
+    listener's, when `token` holds an NTLMv2 AUTHENTICATE (raw, or inside SPNEGO's DER) whose AV pairs carry a
+    non-zero MsvAvChannelBindings; None otherwise (pyspnego then checks nothing)."""
+    at = token.find(_AUTHENTICATE)
+    if tls_binding is None or at < 0:
+        return None
+    from spnego._ntlm_raw.messages import AvId, Authenticate, NTClientChallengeV2
+
+    try:
+        response = Authenticate.unpack(token[at:]).nt_challenge_response
+        pairs = NTClientChallengeV2.unpack(response[16:]).av_pairs if len(response) > 24 else {}
+    except Exception:  # noqa: BLE001 - a malformed AUTHENTICATE: the acceptor refuses it itself
+        return None
+    sent = pairs.get(AvId.channel_bindings)
+    if not sent or sent == b"\x00" * 16:
+        return None
+    return spnego.channel_bindings.GssChannelBindings(application_data=tls_binding)

@@ -45,9 +45,10 @@ class HostEndpoint:
     listeners: list[Listener] = field(default_factory=list)
     spn: str | None = None  # "HTTP@<fqdn>" when the lab runs a KDC
     last_logon: dict[str, Any] | None = None  # who authenticated last, how (control channel, tests)
+    tls_binding: bytes | None = None  # the HTTPS listener's channel binding data (auth.py: CbtHardeningLevel)
 
     def identity(self) -> HostIdentity:
-        return HostIdentity(self.host.name, self.spn, bool(self.host.faults.wrong_password))
+        return HostIdentity(self.host.name, self.spn, bool(self.host.faults.wrong_password), self.tls_binding)
 
     @property
     def listening(self) -> bool:
@@ -139,6 +140,7 @@ class LabServer:
         if self.tls is not None:
             https = Listener(handler)
             context = self.tls.server_context(host.name, host.address, self.auth.config.certificate)
+            endpoint.tls_binding = self.tls.channel_binding(host.name, host.address)
             await https.start(host.address, self.https_port, context)
             endpoint.listeners.append(https)
 
@@ -194,7 +196,7 @@ class LabServer:
             return Response(outcome.status, outcome.headers)
         if request.headers.get("Authorization"):
             endpoint.last_logon = {"user": outcome.user, "protocol": state.protocol or outcome.scheme,
-                                   "delegated": state.delegated, "tls": conn.tls}
+                                   "delegated": state.delegated, "tls": conn.tls, "channel_bound": state.bound}
         headers = list(outcome.headers)
         sealer = state.sealer if outcome.scheme == "negotiate" else None
         body = request.body

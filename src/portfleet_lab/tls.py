@@ -139,6 +139,17 @@ class LabTls:
             ctx.load_verify_locations(str(self.ca_path))
         return ctx
 
+    def channel_binding(self, name: str, address: str) -> bytes:
+        """The listener's RFC 5929 tls-server-end-point binding: its certificate hashed with the certificate's
+        signature hash (SHA-256 for MD5/SHA-1), as Windows' HTTP.sys computes it to check a client's CBT."""
+        cert = x509.load_pem_x509_certificate(self.host_pem(name, address).read_bytes())
+        algorithm = cert.signature_hash_algorithm
+        if algorithm is None or algorithm.name in ("md5", "sha1"):
+            algorithm = hashes.SHA256()
+        digest = hashes.Hash(algorithm)
+        digest.update(cert.public_bytes(serialization.Encoding.DER))
+        return b"tls-server-end-point:" + digest.finalize()
+
     @property
     def ca_certificate(self) -> x509.Certificate:
         if self._ca_cert is None:

@@ -1,24 +1,27 @@
-"""WinRM over plain HTTP with NTLM and message encryption, on one http.client connection: the transport under
-winrm.Protocol for Windows' default listener (HTTP 5985, Negotiate, AllowUnencrypted false).
+"""WinRM with NTLM on one http.client connection: the transport under winrm.Protocol for Windows' default listener
+(HTTP 5985, Negotiate, AllowUnencrypted false: every message sealed) and for HTTPS listeners (5986: TLS carries the
+messages, NTLM is bound to the host's certificate; transport/tls_client.py).
 
 Why not pywinrm's own Transport here: it goes through requests and urllib3, whose Python per request
 (Session.prepare_request, merge_setting's runtime-checked protocols, hooks, the cookie jar, the connection pool,
 Retry objects) cost more controller CPU per host than everything else portfleet does for an audit (measured in
-docs/benchmarks.md). On this one path none of that machinery is used: one endpoint, one persistent connection
-that NTLM authenticates, no proxy, no redirects, no TLS. So this class speaks the same bytes with http.client:
+docs/benchmarks.md). On this path none of that machinery is used: one endpoint, one persistent connection that
+NTLM authenticates, no proxy, no redirects. So this class speaks the same bytes with http.client:
 
 1. POST (empty) with `Authorization: Negotiate <NTLM NEGOTIATE>`; the host answers 401 with its CHALLENGE
    (the NEGOTIATE goes in the first request as curl --ntlm and transport/ntlm_preemptive.py do: RFC 4559 allows
    it, HTTP.sys answers it);
 2. POST (empty) with the AUTHENTICATE: 200, the connection is authenticated;
-3. every WS-Man message sealed with the session's keys (transport/sealed_body.py), the answer unsealed.
+3. over HTTP every WS-Man message sealed with the session's keys (transport/sealed_body.py), the answer unsealed;
+   over HTTPS the messages as they are (pywinrm's message_encryption "auto"), the AUTHENTICATE carrying the
+   channel bindings of the host's certificate.
 
 The same requests pywinrm + requests_ntlm send (headers, empty bodies, the LM:NT hash form of ntlm_hash.py,
 pyspnego's NTLM client with the same options), so the host sees no difference. The contract towards winrm.Protocol
 is pywinrm's Transport's: send_message returns the answer's plaintext; HTTP 401 raises InvalidCredentialsError;
 another HTTP error raises WinRMTransportError("http", code, text), from which Protocol reads a SOAP fault
-(WSManFaultError, WinRMOperationTimeoutError). Network failures are classified here (TransportError), where
-it is known whether the connection had been made. HTTPS, proxies, Kerberos, Basic and certificates keep
+(WSManFaultError, WinRMOperationTimeoutError). Network and TLS failures are classified here (TransportError),
+where it is known whether the connection had been made. Proxies, Kerberos, Basic and client certificates keep
 pywinrm's Transport (transport/winrm.py chooses), as does any host with `portfleet_http_client: requests`.
 
 The host's answers are untrusted: at most MAX_ANSWER bytes are read (http.client bounds header lines and count),
@@ -31,17 +34,20 @@ from __future__ import annotations
 import base64
 import http.client
 import socket
+import ssl
 from dataclasses import dataclass
 from typing import Mapping, NoReturn
 
 import spnego
 from winrm.exceptions import InvalidCredentialsError, WinRMTransportError
 
-from portfleet.transport import sealed_body
+from portfleet.transport import sealed_body, tls_checks, tls_client
 from portfleet.transport.base import TransportError
 
-# pywinrm's default headers (winrm.transport.Transport.default_headers), sent on every request.
-_HEADERS = {"Content-Type": "application/soap+xml;charset=UTF-8", "User-Agent": "Python WinRM client"}
+# pywinrm's default headers (winrm.transport.Transport.default_headers) and requests_ntlm's Connection, on every
+# request.
+_HEADERS = {"Content-Type": "application/soap+xml;charset=UTF-8", "User-Agent": "Python WinRM client",
+            "Connection": "Keep-Alive"}
 # A sealed answer is at most MaxEnvelopeSize (153,600 bytes asked) plus framing; an error page is small. The cap
 # only keeps a hostile or broken host from filling the controller's memory.
 MAX_ANSWER = 8 * 1024 * 1024
@@ -52,8 +58,11 @@ class NtlmHttpTransport:
     """One host's WinRM HTTP connection, authenticated with NTLM on first use, sealing every message."""
 
     def __init__(self, *, address: str, port: int, path: str, username: str, password: str,
-                 connect_timeout: float, read_timeout: float, where: str) -> None:
+                 connect_timeout: float, read_timeout: float, where: str, https: bool = False,
+                 verify: bool = True, ca_path: str | None = None) -> None:
         self._address, self._port, self._path = address, port, path
+        self._https, self._verify, self._ca_path = https, verify, ca_path
+        self._bindings: spnego.channel_bindings.GssChannelBindings | None = None  # HTTPS: of the host's certificate
         self._username, self._password = username, password  # the LM:NT hash form; never in repr or errors
         self._connect_timeout, self._read_timeout = connect_timeout, read_timeout
         self._where = where  # "host (endpoint)", the prefix of every error
@@ -68,11 +77,14 @@ class NtlmHttpTransport:
     def send_message(self, message: str | bytes) -> bytes:
         context = self._context or self._authenticate()
         plaintext = message.encode("utf-8") if isinstance(message, str) else message
-        wrapped = context.wrap_winrm(plaintext)
-        answer = self._post(sealed_body.seal_body(plaintext, wrapped.header, wrapped.data),
-                            {"Content-Type": sealed_body.CONTENT_TYPE})
+        if self._https:  # TLS protects the message; the host answers in clear inside it
+            answer = self._post(plaintext, {})
+        else:
+            wrapped = context.wrap_winrm(plaintext)
+            answer = self._post(sealed_body.seal_body(plaintext, wrapped.header, wrapped.data),
+                                {"Content-Type": sealed_body.CONTENT_TYPE})
         body = answer.body
-        if sealed_body.is_sealed(answer.content_type):
+        if not self._https and sealed_body.is_sealed(answer.content_type):
             body = sealed_body.open_body(body, context.unwrap_winrm)
         if 200 <= answer.status < 300:
             return body
@@ -87,8 +99,11 @@ class NtlmHttpTransport:
 
     # -- NTLM -------------------------------------------------------------------------------------
     def _authenticate(self) -> spnego.ContextProxy:
+        if self._connection is None:
+            self._connect()  # over HTTPS the channel bindings need the host's certificate before the NEGOTIATE
         client = spnego.client(self._username, self._password, protocol="ntlm", hostname=self._address,
-                               service="http", options=spnego.NegotiateOptions.use_ntlm)
+                               service="http", channel_bindings=self._bindings,
+                               options=spnego.NegotiateOptions.use_ntlm)
         answer = self._post(b"", {"Authorization": _negotiate(client.step() or b"")})
         challenge = challenge_token(answer.authenticate)
         if answer.status != 401 or challenge is None:
@@ -142,7 +157,17 @@ class NtlmHttpTransport:
                        ", ".join(response.msg.get_all("WWW-Authenticate") or []))
 
     def _connect(self) -> http.client.HTTPConnection:
-        connection = http.client.HTTPConnection(self._address, self._port, timeout=self._connect_timeout)
+        connection: http.client.HTTPConnection
+        if self._https:
+            try:
+                context = tls_client.client_context(self._verify, self._ca_path)
+            except ssl.SSLError:
+                raise TransportError("tls", f"{self._where}: the CA bundle {self._ca_path} holds no certificate "
+                                            "OpenSSL can read") from None
+            connection = http.client.HTTPSConnection(self._address, self._port, timeout=self._connect_timeout,
+                                                     context=context)
+        else:
+            connection = http.client.HTTPConnection(self._address, self._port, timeout=self._connect_timeout)
         # NTLM authenticates this one connection: once the host closes it (Connection: close, idle timeout), the
         # next request raises NotConnected instead of http.client opening an unauthenticated one unnoticed.
         connection.auto_open = 0
@@ -152,10 +177,19 @@ class NtlmHttpTransport:
             raise TransportError("unreachable", f"{self._where}: host name does not resolve") from None
         except socket.timeout:
             raise TransportError("unreachable", f"{self._where}: connection timed out") from None
+        except ssl.SSLError as exc:  # the certificate refused (which check: tls_checks), or no TLS at all
+            connection.close()
+            what = tls_checks.describe_certificate_failure(exc, address=self._address, ca_path=self._ca_path)
+            raise TransportError("tls", f"{self._where}: {what}") from None
         except OSError:
             raise TransportError("unreachable", f"{self._where}: connection refused or no route") from None
         assert connection.sock is not None
         connection.sock.settimeout(self._read_timeout)
+        if self._https:
+            der = connection.sock.getpeercert(binary_form=True)  # type: ignore[attr-defined]
+            digest = tls_client.certificate_hash(der) if der else None
+            self._bindings = (spnego.channel_bindings.GssChannelBindings(
+                application_data=b"tls-server-end-point:" + digest) if digest else None)
         self._connection = connection
         return connection
 

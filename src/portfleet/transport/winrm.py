@@ -4,9 +4,9 @@
 connection each time), so portfleet drives `winrm.Protocol` itself: the NTLM or Kerberos handshake
 happens once on the first request, the cmd shell stays open for the run, and closing deletes the shell.
 
-Under winrm.Protocol, NTLM over plain HTTP without a proxy (Windows' default listener) travels through portfleet's
-own HTTP client (transport/ntlm_http.py: the same requests, a third of the controller's CPU per host); every other
-combination, and any host with `portfleet_http_client: requests`, through pywinrm's requests-based Transport.
+Under winrm.Protocol, NTLM over HTTP or HTTPS without a proxy travels through portfleet's own HTTP client
+(transport/ntlm_http.py: the same requests, a third of the controller's CPU per host); every other combination,
+and any host with `portfleet_http_client: requests`, through pywinrm's requests-based Transport.
 
 Kerberos goes through pywinrm's kerberos transport (pykerberos) with message encryption over HTTP; the
 ticket is in the run's credential collection before the session opens (transport.kerberos). Certificate
@@ -90,10 +90,10 @@ class WinRMTarget:
 
 
 def _builtin_http(t: WinRMTarget) -> bool:
-    """Whether the host is on Windows' default listener setup, which transport/ntlm_http.py speaks without
-    requests: plain HTTP, NTLM with a password (sealed messages), no proxy. Everything else is pywinrm's."""
-    return (t.http_client == "builtin" and t.scheme == "http" and t.transport == "ntlm" and bool(t.password)
-            and not t.proxy)
+    """Whether transport/ntlm_http.py speaks for the host instead of requests: NTLM with a password over HTTP
+    (sealed messages) or HTTPS, no proxy. Everything else (Kerberos, Basic, certificates, proxies) is pywinrm's."""
+    return (t.http_client == "builtin" and t.scheme in ("http", "https") and t.transport == "ntlm"
+            and bool(t.password) and not t.proxy)
 
 
 def _tune_transport(transport: Any) -> None:
@@ -203,7 +203,8 @@ class WinRMSession:
         if _builtin_http(t):
             protocol.transport = NtlmHttpTransport(  # type: ignore[assignment]
                 address=t.address, port=t.port, path=t.path, username=t.username, password=ntlm_password(t.password),
-                connect_timeout=t.connect_timeout, read_timeout=read_timeout, where=f"{t.host} ({t.endpoint})")
+                connect_timeout=t.connect_timeout, read_timeout=read_timeout, where=f"{t.host} ({t.endpoint})",
+                https=t.scheme == "https", verify=t.cert_validation, ca_path=t.ca_trust_path or None)
         else:
             _tune_transport(protocol.transport)
         try:
