@@ -38,9 +38,11 @@ USER, PASSWORD = "labadmin", "Corr3ct-Horse"
 
 def _target(running, name: str, client: str, password: str | None = None, port: int | None = None) -> WinRMTarget:
     host = running.host(name)
-    return WinRMTarget(host=name, address=host["address"], port=port or host["port"], scheme="http", transport="ntlm",
-                       username=running.username, password=password or running.password, http_client=client,
-                       connect_retries=0, operation_timeout=5)
+    https = running.https
+    return WinRMTarget(host=name, address=host["address"], port=port or (5986 if https else host["port"]),
+                       scheme="https" if https else "http", transport="ntlm", username=running.username,
+                       password=password or running.password, http_client=client, connect_retries=0,
+                       operation_timeout=5, ca_trust_path=str(running.ca_path) if https else None)
 
 
 def _outcome(running, name: str, client: str, command: str = "ver", **target) -> tuple[str, str]:
@@ -68,9 +70,11 @@ def test_the_builtin_client_is_the_one_used_and_answers_as_pywinrm_does(lab):
     assert second.stderr == "ERROR: The system was unable to find the specified registry key or value.\r\n"
 
 
-@pytest.mark.parametrize("fault", ["wrong_password", "unreachable", "reset_mid_command", "http_500", "closed_port"])
-def test_every_fault_reads_the_same_through_both_clients(lab, fault):
-    running = lab(hosts=1, profile="defaults", seed=4)
+@pytest.mark.parametrize("https", [False, True], ids=["http", "https"])
+@pytest.mark.parametrize("fault", ["none", "wrong_password", "unreachable", "reset_mid_command", "http_500",
+                                   "closed_port"])
+def test_every_fault_reads_the_same_through_both_clients(lab, fault, https):
+    running = lab(hosts=1, profile="defaults", seed=4, https=https)
     name = running.hosts[0]["name"]
     extra: dict = {}
     if fault == "closed_port":
@@ -79,12 +83,13 @@ def test_every_fault_reads_the_same_through_both_clients(lab, fault):
             extra["port"] = probe.getsockname()[1]
     elif fault == "wrong_password":
         extra["password"] = "not-the-password"
-    else:
+    elif fault != "none":
         running.control().set_faults(name, **{fault: True})
     command = "netstat -ano" if fault == "reset_mid_command" else "ver"
     builtin = _outcome(running, name, "builtin", command, **extra)
     assert builtin == _outcome(running, name, "requests", command, **extra)
-    expected = {"wrong_password": ("auth_failed", "credentials were rejected (HTTP 401) for user 'labadmin'"),
+    expected = {"none": ("ok", "0 '\\r\\nMicrosoft Windows [Version 10.0."),
+                "wrong_password": ("auth_failed", "credentials were rejected (HTTP 401) for user 'labadmin'"),
                 "unreachable": ("unreachable", "connection refused or no route"),
                 "closed_port": ("unreachable", "connection refused or no route"),
                 "reset_mid_command": ("reset", "connection dropped in the middle of a command"),
