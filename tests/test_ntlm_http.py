@@ -243,8 +243,9 @@ def hostile(tmp_path: Path, monkeypatch) -> Iterator[Callable[[Callable[[socket.
         server.close()
 
 
-def _authenticated(conn: socket.socket) -> spnego.ContextProxy:
-    """Serve the NTLM handshake as HTTP.sys does: 401 with the CHALLENGE, then 200; the server's context."""
+def _authenticated(conn: socket.socket, last: dict[str, str] | None = None) -> spnego.ContextProxy:
+    """Serve the NTLM handshake as HTTP.sys does: 401 with the CHALLENGE, then 200 (with `last`'s headers); the
+    server's context."""
     server = spnego.server(protocol="ntlm")
     headers, _ = _read_request(conn)  # type: ignore[misc]
     challenge = server.step(base64.b64decode(headers["authorization"].split(" ", 1)[1]))
@@ -252,7 +253,7 @@ def _authenticated(conn: socket.socket) -> spnego.ContextProxy:
     headers, _ = _read_request(conn)  # type: ignore[misc]
     server.step(base64.b64decode(headers["authorization"].split(" ", 1)[1]))
     assert server.complete
-    conn.sendall(_response(200, {}))
+    conn.sendall(_response(200, last or {}))
     return server
 
 
@@ -329,16 +330,7 @@ def test_a_damaged_sealed_answer_is_a_protocol_error(hostile, damage):
 
 
 def test_a_connection_closed_after_authentication_is_not_silently_reopened(hostile):
-    def script(conn: socket.socket) -> None:
-        server = spnego.server(protocol="ntlm")
-        headers, _ = _read_request(conn)  # type: ignore[misc]
-        challenge = server.step(base64.b64decode(headers["authorization"].split(" ", 1)[1]))
-        conn.sendall(_response(401, {"WWW-Authenticate": "Negotiate " + base64.b64encode(challenge).decode()}))
-        headers, _ = _read_request(conn)  # type: ignore[misc]
-        server.step(base64.b64decode(headers["authorization"].split(" ", 1)[1]))
-        conn.sendall(_response(200, {"Connection": "close"}))
-
-    error = _run(hostile(script))
+    error = _run(hostile(lambda conn: _authenticated(conn, {"Connection": "close"})))
     assert error.kind == "reset" and "connection dropped" in str(error)
 
 
