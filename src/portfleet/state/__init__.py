@@ -4,6 +4,7 @@
     schema.py     the one schema (SQLAlchemy Core); migrations/ + migrate.py: Alembic, run on open
     sqlite_file.py  the SQLite file: 0600, never someone else's file, read-only media
     backend.py    connections and transactions (SQLite: one connection + lock; PostgreSQL: a pool)
+    conflict.py   INSERT ... ON CONFLICT in the connection's dialect (PostgreSQL's imported only for it)
     records.py    rows as values; store.py the Store; leases.py host leases; heartbeat.py
     latest.py     the newest result of every host (portfleet status)
     reboot.py     RebootStore: the reboot tables' methods

@@ -19,9 +19,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from portfleet.state import conflict
 from portfleet.state.location import StateError
 from portfleet.state.records import Lease, Run, lease_from, load_time
 from portfleet.state.schema import host_leases
@@ -87,8 +87,8 @@ def run_abandoned(run: Run, now: datetime, me: Controller, lease_seconds: float 
 
 
 def _insert_if_free(conn: Connection, values: dict[str, object]) -> bool:
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(host_leases).values(**values).on_conflict_do_nothing(index_elements=["host"])
+    statement = conflict.insert(conn.dialect.name, host_leases).values(**values)
+    statement = statement.on_conflict_do_nothing(index_elements=["host"])
     return conn.execute(statement).rowcount == 1
 
 

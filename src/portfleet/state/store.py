@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from sqlalchemy import Table, delete, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from portfleet.state import latest
+from portfleet.state import conflict, latest
 from portfleet.state import leases as lease_rules
 from portfleet.state.backend import Backend, open_backend
 from portfleet.state.latest import Sighting
@@ -55,8 +54,7 @@ def upsert(conn: Connection, table: Table, values: dict[str, Any], keys: Sequenc
 def _upsert_statement(dialect_name: str, table: Table, columns: tuple[str, ...], keys: tuple[str, ...]) -> Any:
     """The statement once per table and column set, the values bound at execution: building it (its `excluded`
     alias above all) took half of an audit's controller CPU when done for every host."""
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
-    statement = dialect.insert(table)
+    statement = conflict.insert(dialect_name, table)
     changes = {k: statement.excluded[k] for k in columns if k not in keys}
     return statement.on_conflict_do_update(index_elements=list(keys), set_=changes)
 
