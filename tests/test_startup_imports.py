@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,7 @@ NOT_NEEDED = {
     "sqlalchemy.dialects.postgresql": "PostgreSQL state only (~27 ms)",
     "psycopg": "PostgreSQL state only",
     "alembic": "a migration only (the schema is current)",
+    "rich.progress": "a progress bar, drawn only when stderr is a terminal (~7 ms)",
 }
 
 
@@ -73,3 +75,35 @@ def test_audit_and_apply_on_sqlite_import_nothing_they_do_not_use(fleet, tmp_pat
     assert apply.returncode in (0, 3), apply.stdout + apply.stderr
     assert {h["status"] for h in json.loads(apply.stdout)["hosts"]} <= {"compliant", "changed", "pending_reboot"}
     assert unwanted(modules) == []
+
+
+def test_on_a_terminal_the_progress_bar_is_drawn(fleet, tmp_path):
+    """stderr a terminal (a pseudo-terminal here) and table output: the bar is drawn, counting the hosts."""
+    env = dict(os.environ, PORTFLEET_STATE=str(tmp_path / "state.db"), COLUMNS="120")
+    env.pop("CI", None)
+    leader, follower = os.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "portfleet", "audit", "-i", str(fleet.inventory), "-p", str(PLAYBOOK)],
+                            stdout=subprocess.PIPE, stderr=follower, env=env)
+    os.close(follower)
+    terminal = b""
+    try:
+        while True:
+            ready, _, _ = select.select([leader], [], [], 60)
+            if not ready:
+                break
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: every writer closed the terminal (the run ended)
+                break
+            if not chunk:
+                break
+            terminal += chunk
+        stdout = proc.communicate(timeout=60)[0].decode()
+    finally:
+        os.close(leader)
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode in (0, 3), stdout + terminal.decode(errors="replace")
+    shown = terminal.decode(errors="replace")
+    assert "hosts" in shown and f"{len(fleet.hosts)}/{len(fleet.hosts)}" in shown, shown
+    assert all(h["name"] in stdout for h in fleet.hosts)  # the table on stdout, not on the terminal
