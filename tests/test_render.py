@@ -150,6 +150,20 @@ def test_broken_or_missing_templates_are_clear_errors(tmp_path):
         Renderer().render("windows/read/NoSuchSetting.cmd.j2")
 
 
+@pytest.mark.parametrize("body, message", [
+    ("reg query {{ 5 | nosuchfilter }}\n", "No filter named 'nosuchfilter'."),  # refused when compiled, not parsed
+    ("{% block a %}{% endblock %}{% block a %}{% endblock %}\n", "block 'a' defined twice"),
+])
+def test_a_template_jinja_refuses_to_compile_is_named_with_its_file_and_line(tmp_path, body, message):
+    bad = tmp_path / "windows" / "read"
+    bad.mkdir(parents=True)
+    (bad / "MaxUserPort.cmd.j2").write_text("\n" + body)
+    for _ in range(2):  # and again: nothing of the failed template is kept
+        with pytest.raises(RenderError) as caught:
+            Renderer(tmp_path).read_command([CATALOGUE["MaxUserPort"]], {})
+        assert str(caught.value) == f"template {bad / 'MaxUserPort.cmd.j2'}:2: {message}"
+
+
 def test_reads_that_use_host_vars_differ_per_host_and_the_others_are_reused(tmp_path):
     """A read template reading `vars` is rendered for each host; the shipped ones (no vars) once per run,
     yet every host still gets the full, correct line."""
