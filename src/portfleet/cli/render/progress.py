@@ -1,16 +1,13 @@
 """A progress bar on stderr while hosts are worked on, for terminals only (JSON on stdout stays clean).
 
-rich's progress bar is imported when a bar is drawn, not with this module: a run whose stderr is not a
-terminal (cron, CI, a pipe) never draws one, and rich.progress (with rich.live and rich.table) cost it
-~7 ms of CPU at start-up.
+rich is imported when a bar is drawn, not with this module: a run whose stderr is not a terminal (cron,
+CI, a pipe) never draws one, and rich.progress (with rich.live and rich.table) cost it ~7 ms of CPU at
+start-up.
 """
 
 from __future__ import annotations
 
 import sys
-
-from rich.console import Console
-from rich.text import Text
 
 from portfleet.engine import NoProgress, Progress
 
@@ -19,6 +16,7 @@ class RichProgress:
     """engine.Progress drawn with rich; messages (plain text) print above the bar."""
 
     def __init__(self) -> None:
+        from rich.console import Console
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -48,6 +46,8 @@ class RichProgress:
             self._bar.update(self._task, advance=1, last=f"{name}: {status}")
 
     def message(self, text: str) -> None:
+        from rich.text import Text
+
         style = "yellow" if text.startswith("Interrupted") else ""
         self._console.print(Text(text, style=style))
 

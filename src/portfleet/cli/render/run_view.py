@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, NoReturn
 
 import typer
-from rich.markup import escape
 
 from portfleet.cli import common as c
 from portfleet.cli.signals import exit_code_for
@@ -15,7 +14,11 @@ def print_run(report: Any, *, title: str | None = None, changes: bool = False, c
               diff: bool = False, wide: bool = False) -> None:
     """The table view of a run: its warnings (stderr), the changes if asked, the host table (fitted to
     the terminal unless `wide`), the summary."""
-    from portfleet.cli.render.run_tables import audit_table, print_warnings, summary_line
+    from portfleet.cli.render.run_tables import (
+        audit_table,
+        print_warnings,
+        summary_line,
+    )
 
     print_warnings(c.err, report)
     if changes:
@@ -30,6 +33,8 @@ def print_run(report: Any, *, title: str | None = None, changes: bool = False, c
 def print_changes(report: Any, check: bool, diff: bool) -> None:
     """--check: the exact commands per host (and with --diff each value before and after);
     otherwise the table of the writes made, when there were any."""
+    from rich.markup import escape
+
     from portfleet.cli.render.run_tables import changes_table
 
     if check:
