@@ -1,5 +1,6 @@
-"""Benchmark, side by side on the same lab hosts in ONE invocation: portfleet audit, Ansible's ad-hoc `raw`
-of the same reads, and the naive pywinrm `Session.run_cmd` loop; then portfleet apply, rollback, diagnose
+"""Benchmark, side by side on the same lab hosts in ONE invocation: portfleet audit (also with pywinrm's own
+requests-based transport, `portfleet_http_client: requests`), Ansible's ad-hoc `raw` of the same reads, and the
+naive pywinrm `Session.run_cmd` loop; then portfleet apply, rollback, diagnose
 and reboot verification. Prints figures; asserts nothing (targets are printed beside them, never tested).
 
     python bench/fleet_bench.py [--hosts 200] [--forks 50] [--procs N] [--naive-sample 20]
@@ -153,6 +154,15 @@ def installed_like(env: dict[str, str], work: Path) -> dict[str, str]:
     return env
 
 
+def with_http_client(work: Path, client: str) -> str:
+    """A copy of the lab inventory whose hosts all use `portfleet_http_client: <client>`."""
+    data = yaml.safe_load((work / "inv.yml").read_text())
+    data["all"]["children"]["windows"]["vars"]["portfleet_http_client"] = client
+    path = work / f"inv-{client}.yml"
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
 def portfleet(*args: str) -> list[str]:
     return [sys.executable, "-m", "portfleet", *args]
 
@@ -277,6 +287,11 @@ def main() -> None:
                 results["audit --procs 1"] = measure(portfleet("audit", "-i", inv, "-p", str(PLAYBOOK), "--format",
                                                                "json", "-f", str(args.forks), "--procs", "1"),
                                                      args.hosts, lab, prefix, env)
+            # The same audit with pywinrm's own requests-based transport (portfleet_http_client: requests): what
+            # transport/ntlm_http.py saves, side by side.
+            results["requests client"] = measure(
+                portfleet("audit", "-i", with_http_client(work, "requests"), "-p", str(PLAYBOOK), "--format", "json",
+                          "-f", str(args.forks), *procs), args.hosts, lab, prefix, env)
             if args.no_ansible:
                 results["ansible raw"] = "skipped: --no-ansible"
             else:
@@ -325,8 +340,8 @@ def operations(results: dict[str, Any], inv: str, args: argparse.Namespace, proc
 
 
 def report(results: dict[str, Any], args: argparse.Namespace) -> None:
-    side = {k: results[k] for k in ("portfleet audit", "audit --procs 1", "ansible raw", "naive run_cmd",
-                                    "start-up (1 host)") if k in results}
+    side = {k: results[k] for k in ("portfleet audit", "audit --procs 1", "requests client", "ansible raw",
+                                    "naive run_cmd", "start-up (1 host)") if k in results}
     print(f"\nAudit of {args.hosts} lab hosts, {args.forks} forks (naive: {args.naive_sample} hosts, serial)")
     print(table(side))
     pf, an, nv = side["portfleet audit"], side["ansible raw"], side["naive run_cmd"]
@@ -334,6 +349,10 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
         print(f"\nratios: Ansible raw / portfleet: wall {an['wall_s'] / pf['wall_s']:.1f}x, "
               f"controller CPU {an['ctl_ms'] / pf['ctl_ms']:.1f}x, lab CPU {an['lab_ms'] / pf['lab_ms']:.1f}x, "
               f"connections {an['conns'] / max(pf['conns'], 1e-9):.1f}x (target: >= {TARGETS['vs_ansible']:g}x wall)")
+    rq = side.get("requests client")
+    if isinstance(rq, dict):
+        print(f"ratios: requests client / portfleet's own: controller CPU {rq['ctl_ms'] / pf['ctl_ms']:.2f}x, "
+              f"wall {rq['wall_s'] / pf['wall_s']:.2f}x, lab CPU {rq['lab_ms'] / pf['lab_ms']:.2f}x")
     print(f"ratios: naive / portfleet per host: wall {nv['wall_s'] / nv['hosts'] / (pf['wall_s'] / pf['hosts']):.0f}x, "
           f"controller CPU {nv['ctl_ms'] / pf['ctl_ms']:.1f}x, connections {nv['conns'] / max(pf['conns'], 1e-9):.1f}x")
     print(f"targets: controller <= {TARGETS['ctl_ms']:g} ms/host, lab <= {TARGETS['lab_ms']:g} ms/host, "
