@@ -55,7 +55,7 @@ _MAX_COOKIES = 20  # a load balancer's affinity cookie or two; anything beyond i
 
 
 class NtlmHttpTransport:
-    """One host's WinRM HTTP connection, authenticated with NTLM on first use, sealing every message."""
+    """One host's WinRM connection, authenticated with NTLM on first use; over HTTP every message is sealed."""
 
     def __init__(self, *, address: str, port: int, path: str, username: str, password: str,
                  connect_timeout: float, read_timeout: float, where: str, https: bool = False,
