@@ -306,6 +306,31 @@ def test_a_connection_dropped_before_the_answer_is_a_reset(hostile):
     assert error.kind == "reset" and "connection dropped in the middle of a command" in str(error)
 
 
+def test_an_answer_trickled_past_the_read_timeout_is_a_timeout_not_a_held_thread(hostile):
+    """A byte every 50 ms for 20 s: every single read is quick, the whole answer is not. With a timeout per read
+    only, the client would wait the 20 s out; the exchange's deadline ends it after its 1 s."""
+    stop = threading.Event()
+
+    def script(conn: socket.socket) -> None:
+        _read_request(conn)
+        conn.sendall(b"HTTP/1.1 401 X\r\nContent-Length: 400\r\n")
+        for _ in range(400):
+            if stop.wait(0.05):
+                return
+            conn.sendall(b"X-Slow: 1\r\n"[:1])
+
+    target = hostile(script)
+    transport = NtlmHttpTransport(address=target.address, port=target.port, path="/wsman", username=USER,
+                                  password=PASSWORD, connect_timeout=5, read_timeout=1.0, where="evil (slow)")
+    try:
+        with pytest.raises(TransportError) as caught:
+            transport.send_message(b"<s:Envelope/>")
+    finally:
+        stop.set()
+        transport.close_session()
+    assert caught.value.kind == "timeout" and str(caught.value) == "evil (slow): no answer within 1s"
+
+
 @pytest.mark.parametrize("damage", ["flipped byte", "wrong length", "no closing boundary", "plain garbage"])
 def test_a_damaged_sealed_answer_is_a_protocol_error(hostile, damage):
     def script(conn: socket.socket) -> None:

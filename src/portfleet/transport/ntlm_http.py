@@ -35,13 +35,14 @@ import base64
 import http.client
 import socket
 import ssl
+import time
 from dataclasses import dataclass
 from typing import Mapping, NoReturn
 
 import spnego
 from winrm.exceptions import InvalidCredentialsError, WinRMTransportError
 
-from portfleet.transport import sealed_body, tls_checks, tls_client
+from portfleet.transport import answer_deadline, sealed_body, tls_checks, tls_client
 from portfleet.transport.base import TransportError
 
 # pywinrm's default headers (winrm.transport.Transport.default_headers) and requests_ntlm's Connection, on every
@@ -135,10 +136,14 @@ class NtlmHttpTransport:
         if self._cookies:
             sent["Cookie"] = "; ".join(f"{name}={value}" for name, value in self._cookies.items())
         try:
+            if connection.sock is None:  # the host closed it after its last answer (see _connect)
+                raise http.client.NotConnected()
+            connection.sock.settimeout(self._read_timeout)  # sending; the answer gets what is left (answer_deadline)
+            connection.response_class = answer_deadline.deadline_response(time.monotonic() + self._read_timeout)
             connection.request("POST", self._path, body=body, headers=sent)
             response = connection.getresponse()
             data = response.read(MAX_ANSWER + 1)
-        except socket.timeout:
+        except socket.timeout:  # no answer, or not all of it, within the read timeout
             self.close_session()
             raise TransportError("timeout", f"{self._where}: no answer within {self._read_timeout:g}s") from None
         except (OSError, http.client.IncompleteRead, http.client.NotConnected):
