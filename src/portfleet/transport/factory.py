@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from portfleet.transport.ssh import SSHTarget
 
 
-# portfleet_http_client: "builtin" speaks NTLM over plain HTTP itself (transport/ntlm_http.py), "requests" keeps
+# portfleet_http_client: "builtin" speaks NTLM over HTTP and HTTPS itself (transport/ntlm_http.py), "requests" keeps
 # pywinrm's requests-based transport for every host.
 HTTP_CLIENTS = ("builtin", "requests")
 

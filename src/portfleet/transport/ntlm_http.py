@@ -188,9 +188,8 @@ class NtlmHttpTransport:
             raise TransportError("tls", f"{self._where}: {what}") from None
         except OSError:
             raise TransportError("unreachable", f"{self._where}: connection refused or no route") from None
-        assert connection.sock is not None
-        connection.sock.settimeout(self._read_timeout)
-        if self._https:
+        if self._https:  # (the read timeout is set per request, in _post)
+            assert connection.sock is not None
             der = connection.sock.getpeercert(binary_form=True)  # type: ignore[attr-defined]
             digest = tls_client.certificate_hash(der) if der else None
             self._bindings = (spnego.channel_bindings.GssChannelBindings(

@@ -60,7 +60,8 @@ def open_body(body: bytes, unwrap: Callable[[bytes, bytes], bytes]) -> bytes:
         if header_end < 0:
             raise SealedBodyError("sealed message has no data part")
         length = _original_length(body[pos:header_end])
-        pos = _expect(body, header_end + len(_PART), _OCTETS, "sealed message's data part is not application/octet-stream")
+        pos = _expect(body, header_end + len(_PART), _OCTETS,
+                      "sealed message's data part is not application/octet-stream")
         if len(body) < pos + 4:
             raise SealedBodyError("sealed message is truncated")
         (signature_length,) = struct.unpack_from("<I", body, pos)

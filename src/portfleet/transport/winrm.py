@@ -126,11 +126,11 @@ class WinRMSession:
 
     The WS-Man messages are built by transport.winrs_messages and sent with winrm.Protocol.send_message
     (pywinrm's fault mapping; authentication and message encryption by the transport under it: ntlm_http.py or
-    pywinrm's). Per host: the NTLM handshake (two HTTP requests over HTTP: the NEGOTIATE goes in the first), Create, then per command Command + Receive(s),
-    and Delete. A finished command's Signal terminate is sent only before the shell's next Command: the Delete
-    that closes the shell terminates its commands and frees their resources anyway (MS-WSMV 3.1.4.4.1: "Any
-    commands in progress SHOULD be immediately terminated and all resources for the Shell SHOULD be freed"),
-    so the last command costs no Signal round trip.
+    pywinrm's). Per host: the NTLM handshake (two HTTP requests: the NEGOTIATE goes in the first), Create, then
+    per command Command + Receive(s), and Delete. A finished command's Signal terminate is sent only before the
+    shell's next Command: the Delete that closes the shell terminates its commands and frees their resources
+    anyway (MS-WSMV 3.1.4.4.1: "Any commands in progress SHOULD be immediately terminated and all resources for
+    the Shell SHOULD be freed"), so the last command costs no Signal round trip.
     """
 
     def __init__(self, target: WinRMTarget) -> None:

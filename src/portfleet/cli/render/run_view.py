@@ -14,11 +14,7 @@ def print_run(report: Any, *, title: str | None = None, changes: bool = False, c
               diff: bool = False, wide: bool = False) -> None:
     """The table view of a run: its warnings (stderr), the changes if asked, the host table (fitted to
     the terminal unless `wide`), the summary."""
-    from portfleet.cli.render.run_tables import (
-        audit_table,
-        print_warnings,
-        summary_line,
-    )
+    from portfleet.cli.render.run_tables import audit_table, print_warnings, summary_line
 
     print_warnings(c.err, report)
     if changes:
